@@ -1,0 +1,59 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { NodeRole } from "@mpanel/proto";
+import { z } from "zod";
+
+const AgentConfigSchema = z.strictObject({
+  /** Coordinator gRPC address, host:port. */
+  coordinator: z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, "must be host:port"),
+  /** State: key, certificates, job journal (mode 0700). */
+  stateDir: z.string().startsWith("/").default("/var/lib/mpanel-agent"),
+  roles: z.array(NodeRole).min(1).default(["web"]),
+  hostname: z.string().min(1).max(253).default(hostname()),
+  /** Jobs run at once. */
+  slots: z.number().int().min(1).max(256).default(4),
+  /** Root of CloudPod directories on a web node. */
+  podsRoot: z.string().startsWith("/").regex(/^[^\s"';{}\\]+$/, "must not contain spaces, quotes, ; { } or \\").default("/srv/mpanel/pods"),
+  nginx: z.strictObject({
+    binary: z.string().default("/usr/sbin/nginx"),
+    prefix: z.string().startsWith("/").optional(),
+    confFile: z.string().startsWith("/").default("/etc/nginx/nginx.conf"),
+    sitesDir: z.string().startsWith("/").default("/etc/nginx/conf.d/mpanel"),
+    /** Base URL of nginx's HTTP listener, used to check that a new config serves. */
+    probeUrl: z.url().default("http://127.0.0.1:80"),
+    /** `listen` value of every server block (address:port). */
+    listen: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("80"),
+  }).default({ binary: "/usr/sbin/nginx", confFile: "/etc/nginx/nginx.conf", sitesDir: "/etc/nginx/conf.d/mpanel", probeUrl: "http://127.0.0.1:80", listen: "80" }),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+/** The agent's configuration (DESIGN section 7): a JSON file, overridden by MPANEL_AGENT_* env. */
+export type AgentConfig = Readonly<z.infer<typeof AgentConfigSchema>>;
+
+/**
+ * Reads `file` (JSON; missing file = `{}`), applies env overrides (`MPANEL_AGENT_COORDINATOR`,
+ * `MPANEL_AGENT_STATE_DIR`, `LOG_LEVEL`) and validates. Throws an Error naming each bad field.
+ */
+export function loadAgentConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    try {
+      raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    } catch (error) {
+      throw new Error(`cannot read agent config ${file}: ${(error as Error).message}`);
+    }
+  }
+  if (env.MPANEL_AGENT_COORDINATOR) raw.coordinator = env.MPANEL_AGENT_COORDINATOR;
+  if (env.MPANEL_AGENT_STATE_DIR) raw.stateDir = env.MPANEL_AGENT_STATE_DIR;
+  if (env.LOG_LEVEL) raw.logLevel = env.LOG_LEVEL;
+  return parseAgentConfig(raw);
+}
+
+/** Validates a config object (see `loadAgentConfig`). */
+export function parseAgentConfig(raw: unknown): AgentConfig {
+  const parsed = AgentConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`invalid agent config:\n  ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ")}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,131 @@
+import * as grpc from "@grpc/grpc-js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, CoordinatorMessageSchema, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
+import type { Logger } from "pino";
+import type { Database } from "../db/client";
+import type { JobLogLine, JobStore } from "../jobs/store";
+import type { AgentSession, Dispatcher } from "./dispatcher";
+
+/** Settings the coordinator hands each agent in `Welcome`. */
+export interface SessionSettings {
+  heartbeatMs: number;
+  leaseMs: number;
+}
+
+/**
+ * Runs one agent's `Connect` stream for an authenticated node: waits for `Hello`, hands back
+ * jobs the agent no longer holds, answers `Pull` credits through the dispatcher, stores job
+ * events and results, extends leases on `Heartbeat`, and marks the node online/offline.
+ */
+export function runSession(
+  call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>,
+  node: { id: string; roles: string[] },
+  deps: { db: Database; store: JobStore; dispatcher: Dispatcher; settings: SessionSettings; log: Logger },
+): void {
+  const log = deps.log.child({ nodeId: node.id });
+  const send = (msg: MessageInitShape<typeof CoordinatorMessageSchema>["msg"]): void => {
+    call.write(create(CoordinatorMessageSchema, { msg }));
+  };
+  const session: AgentSession = {
+    nodeId: node.id,
+    roles: node.roles,
+    credits: 0,
+    deliver(jobs) {
+      for (const job of jobs) {
+        send({
+          case: "jobAssignment",
+          value: {
+            jobId: job.id, type: job.type, payloadJson: JSON.stringify(job.payload),
+            attempt: job.attempt, leaseDeadlineMs: BigInt(job.leaseDeadline.getTime()),
+          },
+        });
+      }
+      log.debug({ jobIds: jobs.map((j) => j.id) }, "jobs assigned");
+    },
+    close() {
+      call.destroy(Object.assign(new Error("this node was revoked"), { code: grpc.status.PERMISSION_DENIED }));
+    },
+  };
+  let hello = false;
+  let lastSeenWrite = 0;
+  // Messages of one stream are handled in order: a result never overtakes its job's events.
+  let chain: Promise<void> = Promise.resolve();
+
+  const touch = async (fields: Record<string, unknown> = {}): Promise<void> => {
+    const now = Date.now();
+    if (Object.keys(fields).length === 0 && now - lastSeenWrite < deps.settings.heartbeatMs) return;
+    lastSeenWrite = now;
+    await deps.db.prisma.server.update({ where: { id: node.id }, data: { lastSeenAt: new Date(now), ...fields } });
+  };
+
+  async function handle(message: AgentMessage): Promise<void> {
+    const { msg } = message;
+    if (!hello && msg.case !== "hello") {
+      call.destroy(Object.assign(new Error("Hello must come first"), { code: grpc.status.FAILED_PRECONDITION }));
+      return;
+    }
+    switch (msg.case) {
+      case "hello": {
+        hello = true;
+        const released = await deps.store.releaseUnheld(node.id, msg.value.runningJobIds);
+        await touch({
+          status: "online",
+          agentVersion: msg.value.agentVersion,
+          capabilities: msg.value.capabilities.map((c) => ({ name: c.name, version: c.version })),
+        });
+        deps.dispatcher.add(session);
+        send({ case: "welcome", value: { nodeId: node.id, heartbeatIntervalMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs } });
+        log.info({ version: msg.value.agentVersion, released, running: msg.value.runningJobIds.length }, "agent connected");
+        return;
+      }
+      case "pull":
+        deps.dispatcher.grant(session, msg.value.credits);
+        return;
+      case "jobEvent": {
+        const line: JobLogLine = {
+          jobId: msg.value.jobId, level: msg.value.level, message: msg.value.message,
+          progress: msg.value.progress >= 0 ? msg.value.progress : null, at: new Date(Number(msg.value.atMs)),
+        };
+        await deps.store.appendEvents([line]);
+        return;
+      }
+      case "jobResult": {
+        const r = msg.value;
+        await deps.store.complete(node.id, {
+          jobId: r.jobId, success: r.success, retryable: r.retryable,
+          result: r.resultJson ? JSON.parse(r.resultJson) : null,
+          errorCode: r.errorCode || undefined, errorMessage: r.errorMessage || undefined,
+        });
+        return;
+      }
+      case "heartbeat":
+        await deps.store.extendLeases(node.id, msg.value.runningJobIds);
+        await touch();
+        return;
+      default:
+        return;
+    }
+  }
+
+  call.on("data", (message: AgentMessage) => {
+    chain = chain.then(() => handle(message)).catch((error: unknown) => log.error({ err: error }, "agent message failed"));
+  });
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    deps.dispatcher.remove(node.id, session);
+    chain = chain
+      .then(async () => {
+        if (!deps.dispatcher.isConnected(node.id)) await touch({ status: "offline" });
+      })
+      .catch((error: unknown) => log.warn({ err: error }, "marking node offline failed"));
+    log.info("agent disconnected");
+  };
+  call.on("end", () => {
+    finish();
+    call.end();
+  });
+  call.on("error", (error) => log.debug({ err: error }, "agent stream error"));
+  call.on("cancelled", finish);
+}

@@ -1,0 +1,100 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { AuthService } from "../auth/service";
+import { csrfFor } from "../auth/service";
+import type { HostingService } from "../hosting/service";
+import { CloudPodInput, HostingListQuery, WebsiteInput } from "../hosting/service";
+import type { JobService } from "../jobs/service";
+import { JobListQuery } from "../jobs/service";
+import { JoinTokenInput, type JoinTokenService } from "../nodes/join-tokens";
+import { ServerListQuery, type ServerService } from "../nodes/servers";
+import { TenantInput, TenantListQuery, type TenantService } from "../tenants/service";
+import { actorOf, CSRF_COOKIE, SESSION_COOKIE } from "./auth-hook";
+
+/** The services the HTTP API calls. */
+export interface ApiServices {
+  auth: AuthService;
+  tenants: TenantService;
+  joinTokens: JoinTokenService;
+  servers: ServerService;
+  hosting: HostingService;
+  jobs: JobService;
+  /** Readiness: resolves when the database answers. */
+  ready(): Promise<void>;
+}
+
+const IdParams = z.object({ id: z.uuid() });
+const LoginBody = z.strictObject({ email: z.email().max(254), password: z.string().min(1).max(1024) });
+
+/**
+ * Every HTTP route of the coordinator, top to bottom. Handlers parse (schemas), call one
+ * service method and return `{ data }`; errors are thrown as AppError and mapped in one place.
+ */
+export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+  const pub = { config: { public: true } };
+
+  app.get("/api/health", { ...pub, schema: { tags: ["health"] } }, async () => ({ data: { status: "ok" } }));
+  app.get("/api/health/ready", { ...pub, schema: { tags: ["health"] } }, async (_req, reply) => {
+    try {
+      await s.ready();
+      return { data: { status: "ready", database: "ok" } };
+    } catch {
+      return reply.status(503).send({ error: "not_ready", message: "database unreachable" });
+    }
+  });
+
+  app.post("/api/auth/login", { ...pub, schema: { body: LoginBody, tags: ["auth"] } }, async (req, reply) => {
+    const session = await s.auth.login(req.body.email, req.body.password, { ip: req.ip, userAgent: req.headers["user-agent"], requestId: req.id });
+    const cookie = { path: "/", sameSite: "strict" as const, secure: req.protocol === "https", expires: session.expiresAt };
+    reply.setCookie(SESSION_COOKIE, session.token, { ...cookie, httpOnly: true });
+    reply.setCookie(CSRF_COOKIE, csrfFor(session.token), { ...cookie, httpOnly: false });
+    return { data: session };
+  });
+  app.post("/api/auth/logout", { schema: { tags: ["auth"] } }, async (req, reply) => {
+    await s.auth.logout(actorOf(req), req.id);
+    reply.clearCookie(SESSION_COOKIE, { path: "/" }).clearCookie(CSRF_COOKIE, { path: "/" });
+    return { data: { loggedOut: true } };
+  });
+  app.get("/api/auth/me", { schema: { tags: ["auth"] } }, async (req) => {
+    const actor = actorOf(req);
+    return { data: { userId: actor.userId, platformRole: actor.platformRole, tenants: [...actor.tenantGrants.keys()], permissions: [...actor.platformPermissions] } };
+  });
+
+  app.post("/api/admin/tenants", { schema: { body: TenantInput, tags: ["tenants"] } }, async (req, reply) =>
+    reply.status(201).send({ data: await s.tenants.create(actorOf(req), req.body, req.id) }));
+  app.get("/api/admin/tenants", { schema: { querystring: TenantListQuery, tags: ["tenants"] } }, async (req) => s.tenants.list(actorOf(req), req.query));
+  app.get("/api/admin/tenants/:id", { schema: { params: IdParams, tags: ["tenants"] } }, async (req) => ({ data: await s.tenants.get(actorOf(req), req.params.id) }));
+  app.post("/api/admin/tenants/:id/suspend", { schema: { params: IdParams, tags: ["tenants"] } }, async (req) =>
+    ({ data: await s.tenants.setSuspended(actorOf(req), req.params.id, true, req.id) }));
+  app.post("/api/admin/tenants/:id/unsuspend", { schema: { params: IdParams, tags: ["tenants"] } }, async (req) =>
+    ({ data: await s.tenants.setSuspended(actorOf(req), req.params.id, false, req.id) }));
+
+  app.post("/api/admin/join-tokens", { schema: { body: JoinTokenInput, tags: ["servers"] } }, async (req, reply) => {
+    const actor = actorOf(req);
+    if (!actor.platformPermissions.has("servers:manage")) return reply.status(403).send({ error: "forbidden", message: "missing permission servers:manage" });
+    return reply.status(201).send({ data: await s.joinTokens.create(req.body, actor.userId, req.id) });
+  });
+  app.get("/api/admin/servers", { schema: { querystring: ServerListQuery, tags: ["servers"] } }, async (req) => s.servers.list(actorOf(req), req.query));
+  app.get("/api/admin/servers/:id", { schema: { params: IdParams, tags: ["servers"] } }, async (req) => ({ data: await s.servers.get(actorOf(req), req.params.id) }));
+  app.post("/api/admin/servers/:id/revoke", { schema: { params: IdParams, tags: ["servers"] } }, async (req) =>
+    ({ data: await s.servers.revoke(actorOf(req), req.params.id, req.id) }));
+
+  app.post("/api/admin/cloudpods", { schema: { body: CloudPodInput, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.createCloudPod(actorOf(req), req.body, req.id) }));
+  app.get("/api/admin/cloudpods", { schema: { querystring: HostingListQuery, tags: ["hosting"] } }, async (req) => s.hosting.listCloudPods(actorOf(req), req.query));
+  app.get("/api/admin/cloudpods/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req) => ({ data: await s.hosting.getCloudPod(actorOf(req), req.params.id) }));
+  app.delete("/api/admin/cloudpods/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.deleteCloudPod(actorOf(req), req.params.id, req.id) }));
+
+  app.post("/api/admin/websites", { schema: { body: WebsiteInput, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.createWebsite(actorOf(req), req.body, req.id) }));
+  app.get("/api/admin/websites", { schema: { querystring: HostingListQuery, tags: ["hosting"] } }, async (req) => s.hosting.listWebsites(actorOf(req), req.query));
+  app.get("/api/admin/websites/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req) => ({ data: await s.hosting.getWebsite(actorOf(req), req.params.id) }));
+  app.delete("/api/admin/websites/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.deleteWebsite(actorOf(req), req.params.id, req.id) }));
+
+  app.get("/api/admin/jobs", { schema: { querystring: JobListQuery, tags: ["jobs"] } }, async (req) => s.jobs.list(actorOf(req), req.query));
+  app.get("/api/admin/jobs/:id", { schema: { params: IdParams, tags: ["jobs"] } }, async (req) => ({ data: await s.jobs.get(actorOf(req), req.params.id) }));
+}
