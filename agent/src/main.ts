@@ -1,0 +1,40 @@
+import { parseArgs } from "node:util";
+import pino from "pino";
+import { loadAgentConfig } from "./config";
+import { EnrollError } from "./enroll";
+import { startAgent } from "./agent";
+import { FatalSessionError } from "./session";
+
+/**
+ * `mpanel-agent [--config FILE] [--token T --ca-hash sha256:H]`: enrolls on first start, then
+ * runs until SIGTERM/SIGINT, when it finishes (or hands back) running jobs and exits 0.
+ * Exit codes: 1 on a refused enrollment or revoked node (do not restart blindly), 2 on bad config.
+ */
+const { values } = parseArgs({
+  options: { config: { type: "string" }, token: { type: "string" }, "ca-hash": { type: "string" } },
+});
+let config;
+try {
+  config = loadAgentConfig(values.config ?? process.env.MPANEL_AGENT_CONFIG);
+} catch (error) {
+  process.stderr.write(`mpanel-agent: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+const log = pino({ name: "agent", level: config.logLevel, redact: ["token", "*.token", "keyPem"] });
+const token = values.token ?? process.env.MPANEL_JOIN_TOKEN;
+const caHash = values["ca-hash"] ?? process.env.MPANEL_CA_HASH;
+try {
+  const agent = await startAgent(config, log, token && caHash ? { token, caHash } : undefined);
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      log.info({ signal }, "stopping: finishing running jobs");
+      void agent.stop().then(() => process.exit(0));
+    });
+  }
+  await agent.done;
+} catch (error) {
+  if (error instanceof EnrollError) log.fatal({ code: error.code }, `enrollment refused: ${error.message}`);
+  else if (error instanceof FatalSessionError) log.fatal({ code: error.grpcCode }, `coordinator refused this node: ${error.message}`);
+  else log.fatal({ err: error }, "agent failed");
+  process.exit(1);
+}
