@@ -32,8 +32,13 @@ const STOP_TIMEOUT_MS = 10_000;
 const POLL_MS = 20;
 const MIME_TYPES = "/etc/nginx/mime.types";
 
+/** A server answering 404 to every host no site claims. */
+function catchAll(port: number, flags: string): string[] {
+  return ["  server {", `    listen 127.0.0.1:${port}${flags};`, "    server_name _;", "    return 404;", "  }"];
+}
+
 /** The main config text; every path absolute. */
-function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asRoot: boolean }): string {
+function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asRoot: boolean; firstSiteIsDefault: boolean }): string {
   const at = (...parts: string[]) => join(p.prefix, ...parts);
   return [
     "# written by mPanel (private nginx); server blocks live in the sites directory",
@@ -49,13 +54,11 @@ function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asR
     ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${at("tmp", t)};`),
     "  server_names_hash_bucket_size 128;",
     "  server_names_hash_max_size 65536;",
-    "  server {",
-    `    listen 127.0.0.1:${p.port} default_server;`,
-    "    server_name _;",
-    "    return 404;",
-    "  }",
+    ...(p.firstSiteIsDefault ? [] : catchAll(p.port, " default_server")),
     // Only *.conf: the driver's <name>.conf.new and .bak files are never loaded.
     `  include ${join(p.sitesDir, "*.conf")};`,
+    // Listed after the sites and not marked default: nginx then sends unknown hosts to the first site.
+    ...(p.firstSiteIsDefault ? catchAll(p.port, "") : []),
     "}",
     "",
   ].join("\n");
@@ -63,10 +66,12 @@ function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asR
 
 /**
  * Creates the prefix layout and writes `<prefix>/conf/nginx.conf` (overwriting it); starts nothing.
+ * Unknown hosts get 404 from a catch-all `default_server`; with `firstSiteIsDefault` (the quick
+ * start) they go to the first site instead, so its demo site also answers at http://127.0.0.1:<port>/.
  * `prefix` is made absolute and must consist of [A-Za-z0-9._/-]; `port` is an integer 1..65535;
  * `binary` defaults to /usr/sbin/nginx. Throws NginxError("invalid_argument") or an fs error.
  */
-export async function writePrivateNginxConfig(opts: { prefix: string; port: number; binary?: string }): Promise<Omit<PrivateNginx, "stop" | "pid">> {
+export async function writePrivateNginxConfig(opts: { prefix: string; port: number; binary?: string; firstSiteIsDefault?: boolean }): Promise<Omit<PrivateNginx, "stop" | "pid">> {
   const prefix = resolve(opts.prefix);
   if (!SAFE_PATH.test(prefix)) throw new NginxError("invalid_argument", `unsafe nginx prefix: ${JSON.stringify(prefix)}`);
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new NginxError("invalid_argument", `invalid port: ${opts.port}`);
@@ -74,7 +79,7 @@ export async function writePrivateNginxConfig(opts: { prefix: string; port: numb
   const sitesDir = join(prefix, "sites");
   for (const dir of ["conf", "sites", "logs", "tmp"]) await mkdir(join(prefix, dir), { recursive: true });
   const asRoot = process.getuid?.() === 0;
-  await writeFile(confFile, renderMainConf({ prefix, port: opts.port, sitesDir, asRoot }), { mode: 0o644 });
+  await writeFile(confFile, renderMainConf({ prefix, port: opts.port, sitesDir, asRoot, firstSiteIsDefault: opts.firstSiteIsDefault ?? false }), { mode: 0o644 });
   const probeUrl = `http://127.0.0.1:${opts.port}`;
   const driverConfig: NginxDriverConfig = {
     binary: opts.binary ?? DEFAULT_BINARY,
@@ -131,7 +136,7 @@ async function until(ms: number, check: () => Promise<boolean>): Promise<boolean
  * Throws NginxError("start_failed", output = nginx stderr, else the error log lines written meanwhile), e.g. when the
  * port is taken or an nginx already runs under this prefix; NginxError("invalid_argument") as above.
  */
-export async function startPrivateNginx(opts: { prefix: string; port: number; binary?: string; daemon?: boolean }): Promise<PrivateNginx> {
+export async function startPrivateNginx(opts: { prefix: string; port: number; binary?: string; daemon?: boolean; firstSiteIsDefault?: boolean }): Promise<PrivateNginx> {
   const info = await writePrivateNginxConfig(opts);
   const { prefix, confFile } = info;
   const { binary, errorLog = join(prefix, "logs", "error.log") } = info.driverConfig;
