@@ -16,6 +16,19 @@ export interface AppDeps {
   trustProxy?: string[];
 }
 
+/** One registered route: its method (HEAD twins of GET routes included) and URL pattern. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+const routeLists = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route `build` registered on `app`, in order (the route-walker test checks them against its table). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return routeLists.get(app) ?? [];
+}
+
 /**
  * Builds the HTTP API without listening (tests use `app.inject`, `server.ts` listens).
  * OpenAPI 3 is generated from the route schemas and served at `/api/openapi.json`.
@@ -26,6 +39,11 @@ export async function build(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     trustProxy: deps.trustProxy?.length ? deps.trustProxy : false,
     bodyLimit: 1024 * 1024,
+  });
+  const routes: RouteEntry[] = [];
+  routeLists.set(app, routes);
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

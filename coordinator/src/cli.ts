@@ -5,7 +5,7 @@ import { createUser } from "./auth/users";
 import { loadConfig } from "./config";
 import { connectDatabase } from "./db/connect";
 import { createLogger } from "./logger";
-import { createJoinTokenService } from "./nodes/join-tokens";
+import { createJoinTokenService, JoinTokenInput } from "./nodes/join-tokens";
 import { caFingerprint, loadOrCreateCa } from "./pki/ca";
 
 const usage = `usage: mpanel <command> [options]
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (command === "join-token") {
       const roles = (values.roles ?? "web").split(",");
       const ttlSeconds = Number(values.ttl ?? 3600);
-      const created = await createJoinTokenService({ db: handle.db }).create({ roles: roles as Array<"web">, ttlSeconds }, "00000000-0000-0000-0000-000000000000", "cli");
+      const created = await createJoinTokenService({ db: handle.db }).create(null, JoinTokenInput.parse({ roles, ttlSeconds }), "cli");
       process.stdout.write(`${JSON.stringify(created)}\n`);
     } else {
       process.stdout.write(`${JSON.stringify({ migrated: true })}\n`);

@@ -160,6 +160,20 @@ describe("API input validation", () => {
     expect(fields(dup.body)).toEqual(["slug"]);
   });
 
+  it("creates a tenant and its owner together: a taken or bad owner email leaves no tenant behind", async () => {
+    const tenants = async (): Promise<number> => Number((await t.api("GET", "/api/admin/tenants")).body.meta?.total);
+    const first = await t.api("POST", "/api/admin/tenants", { name: "Owned", owner: { email: "taken@example.test", name: "Owner" } });
+    expect(first.status).toBe(201);
+    const before = await tenants();
+    const again = await t.api("POST", "/api/admin/tenants", { name: "Owned Again", owner: { email: "TAKEN@example.test", name: "Owner" } });
+    expect(again.status).toBe(409);
+    expect(await tenants()).toBe(before);
+    const bad = await t.api("POST", "/api/admin/tenants", { name: "Owned Badly", owner: { email: "not-an-email", name: "Owner" } });
+    expect(bad.status).toBe(400);
+    expect(fields(bad.body)).toEqual(["owner.email"]);
+    expect(await tenants()).toBe(before);
+  });
+
   it("refuses a join token for an unknown role", async () => {
     const res = await t.api("POST", "/api/admin/join-tokens", { roles: ["ftp"] });
     expect(res.status).toBe(400);

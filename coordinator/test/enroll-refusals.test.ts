@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { AgentMessageSchema, create, RenewCertificateRequestSchema } from "@mpanel/proto";
+import { AgentMessageSchema, create, HelloSchema, PullSchema, RenewCertificateRequestSchema, type AgentMessage } from "@mpanel/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type RunningAgent } from "../../agent/src/agent";
 import { createAgentClient, errorCodeOf, mtlsCredentials } from "../../agent/src/client";
@@ -38,6 +38,24 @@ describe("enrollment and node refusals", () => {
     expect(error, why).toBeInstanceOf(EnrollError);
     expect((error as EnrollError).code, why).toBe(code);
     codes.set(why, code);
+  }
+
+  const hello: AgentMessage["msg"] = { case: "hello", value: create(HelloSchema, { agentVersion: "test", roles: ["web"], hostname: "web-test" }) };
+
+  /** Opens Connect with `identity`, sends `first`, and returns the status the coordinator ends the stream with. */
+  async function connectStatus(identity: NodeIdentity, first: AgentMessage["msg"]): Promise<grpc.StatusObject> {
+    const client = createAgentClient(t.grpcAddress, mtlsCredentials(identity));
+    try {
+      const stream = client.connect();
+      return await new Promise<grpc.StatusObject>((resolve) => {
+        stream.on("error", () => undefined);
+        stream.on("data", () => undefined);
+        stream.on("status", resolve);
+        stream.write(create(AgentMessageSchema, { msg: first }));
+      });
+    } finally {
+      client.close();
+    }
   }
 
   async function serverCount(): Promise<number> {
@@ -146,18 +164,11 @@ describe("enrollment and node refusals", () => {
     it("refuses a new Connect and a certificate renewal with that certificate", async () => {
       const identity = await loadIdentity(node.config.stateDir);
       expect(identity?.nodeId).toBe(agent.nodeId);
+      const status = await connectStatus(identity as NodeIdentity, hello);
+      expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(status.metadata.get("mpanel-error-code")).toEqual(["node_revoked"]);
       const client = createAgentClient(t.grpcAddress, mtlsCredentials(identity as NodeIdentity));
       try {
-        const stream = client.connect();
-        const status = await new Promise<grpc.StatusObject>((resolve) => {
-          stream.on("error", () => undefined);
-          stream.on("data", () => undefined);
-          stream.on("status", resolve);
-          stream.write(create(AgentMessageSchema, { msg: { case: "hello", value: { agentVersion: "test", roles: ["web"], capabilities: [], runningJobIds: [], hostname: "web-test" } } }));
-        });
-        expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
-        expect(status.metadata.get("mpanel-error-code")).toEqual(["node_revoked"]);
-
         const { csrPem } = await generateKeyAndCsr("web-test");
         const renewal = await client.renewCertificate(create(RenewCertificateRequestSchema, { csrPem })).then(() => null, (e: unknown) => e);
         expect(errorCodeOf(renewal)).toBe("node_revoked");
@@ -176,8 +187,11 @@ describe("enrollment and node refusals", () => {
     });
   });
 
-  it("still enrolls new nodes with fresh tokens after all this", async () => {
+  it("still enrolls new nodes with fresh tokens, and ends a stream that does not start with Hello", async () => {
     const identity = await tryEnroll((await joinToken(t)).token);
     expect(identity.certPem).toContain("BEGIN CERTIFICATE");
+    const status = await connectStatus(identity, { case: "pull", value: create(PullSchema, { credits: 1 }) });
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect((await t.api("GET", `/api/admin/servers/${identity.nodeId}`)).body.data?.status).toBe("offline");
   });
 });

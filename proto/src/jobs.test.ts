@@ -52,7 +52,7 @@ describe("normalizeDomain", () => {
   });
 
   it("refuses other punctuation and control characters instead of stripping them", () => {
-    for (const input of ["x.com;", "x.com{", "x'.com", "x\\.com", "x/y.com", "x.com\t", "x\u0000.com", "x_y.com", "x..com", ".x.com", "x.com.."]) {
+    for (const input of ["exa\nmple.com", "exa\tmple.com", "x.com;", "x.com{", "x'.com", "x\\.com", "x/y.com", "x.com\t", "x\u0000.com", "x_y.com", "x..com", ".x.com", "x.com.."]) {
       expect(normalizeDomain(input), JSON.stringify(input)).toBeNull();
     }
   });

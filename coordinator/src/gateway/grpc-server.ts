@@ -4,10 +4,11 @@ import { agentServiceDefinition, create, EnrollResponseSchema, NodeRole, RenewCe
 import type { Logger } from "pino";
 import { audit } from "../audit";
 import type { Database } from "../db/client";
-import { AppError, errorCodes } from "../errors";
+import { AppError } from "../errors";
+import { toServiceError } from "./grpc-errors";
 import type { JobStore } from "../jobs/store";
 import type { JoinTokenService } from "../nodes/join-tokens";
-import { issueServerCert, nodeIdFromCert, PkiError, signNodeCsr, type CaMaterial } from "../pki/ca";
+import { issueServerCert, nodeIdFromCert, signNodeCsr, type CaMaterial } from "../pki/ca";
 import { staticCertificateProvider } from "../pki/static-provider";
 import type { Dispatcher } from "./dispatcher";
 import { runSession, type SessionSettings } from "./session";
@@ -24,19 +25,6 @@ export interface GatewayDeps {
   sans: string[];
   nodeCertDays: number;
   log: Logger;
-}
-
-/** Trailing-metadata key carrying the coordinator's error code (agents branch on it, never on text). */
-export const ERROR_CODE_KEY = "mpanel-error-code";
-
-function toServiceError(error: unknown, log: Logger): grpc.ServiceError {
-  const appError = error instanceof AppError ? error
-    : error instanceof PkiError ? new AppError("validation", `csr: ${error.message}`)
-    : new AppError("internal", "internal error");
-  if (appError.code === "internal") log.error({ err: error }, "gateway call failed");
-  const metadata = new grpc.Metadata();
-  metadata.set(ERROR_CODE_KEY, appError.code);
-  return Object.assign(new Error(appError.message), { code: errorCodes[appError.code].grpc, details: appError.message, metadata });
 }
 
 /**
@@ -100,7 +88,8 @@ export async function createGateway(deps: GatewayDeps) {
     connect(call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>) {
       authenticateNode(call, db).then(
         (node) => runSession(call, node, { db, store: deps.store, dispatcher: deps.dispatcher, settings: deps.settings, log }),
-        (error: unknown) => call.destroy(toServiceError(error, log)),
+        // emit, not destroy: grpc-js sends the status (and its metadata) from its 'error' listener; a destroyed stream sends none.
+        (error: unknown) => call.emit("error", toServiceError(error, log)),
       );
     },
   });

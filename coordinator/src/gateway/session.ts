@@ -3,6 +3,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create, CoordinatorMessageSchema, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
 import type { Logger } from "pino";
 import type { Database } from "../db/client";
+import { AppError } from "../errors";
+import { toServiceError } from "./grpc-errors";
 import type { JobLogLine, JobStore } from "../jobs/store";
 import type { AgentSession, Dispatcher } from "./dispatcher";
 
@@ -43,7 +45,7 @@ export function runSession(
       log.debug({ jobIds: jobs.map((j) => j.id) }, "jobs assigned");
     },
     close() {
-      call.destroy(Object.assign(new Error("this node was revoked"), { code: grpc.status.PERMISSION_DENIED }));
+      call.emit("error", toServiceError(new AppError("node_revoked", "this node was revoked"), log));
     },
   };
   let hello = false;
@@ -55,13 +57,14 @@ export function runSession(
     const now = Date.now();
     if (Object.keys(fields).length === 0 && now - lastSeenWrite < deps.settings.heartbeatMs) return;
     lastSeenWrite = now;
-    await deps.db.prisma.server.update({ where: { id: node.id }, data: { lastSeenAt: new Date(now), ...fields } });
+    // Never on a revoked node: its stream ends after the revoke, and "offline" must not replace "revoked".
+    await deps.db.prisma.server.updateMany({ where: { id: node.id, revokedAt: null }, data: { lastSeenAt: new Date(now), ...fields } });
   };
 
   async function handle(message: AgentMessage): Promise<void> {
     const { msg } = message;
     if (!hello && msg.case !== "hello") {
-      call.destroy(Object.assign(new Error("Hello must come first"), { code: grpc.status.FAILED_PRECONDITION }));
+      call.emit("error", Object.assign(new Error("Hello must come first"), { code: grpc.status.FAILED_PRECONDITION }));
       return;
     }
     switch (msg.case) {

@@ -76,7 +76,8 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups }) {
   return {
     async createCloudPod(actor: Actor, input: z.output<typeof CloudPodInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
+        const tenant = await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
+        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
         return newCloudPod(tx, enqueue, actor, input, requestId);
       });
     },

@@ -71,11 +71,8 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   app.post("/api/admin/tenants/:id/unsuspend", { schema: { params: IdParams, tags: ["tenants"] } }, async (req) =>
     ({ data: await s.tenants.setSuspended(actorOf(req), req.params.id, false, req.id) }));
 
-  app.post("/api/admin/join-tokens", { schema: { body: JoinTokenInput, tags: ["servers"] } }, async (req, reply) => {
-    const actor = actorOf(req);
-    if (!actor.platformPermissions.has("servers:manage")) return reply.status(403).send({ error: "forbidden", message: "missing permission servers:manage" });
-    return reply.status(201).send({ data: await s.joinTokens.create(req.body, actor.userId, req.id) });
-  });
+  app.post("/api/admin/join-tokens", { schema: { body: JoinTokenInput, tags: ["servers"] } }, async (req, reply) =>
+    reply.status(201).send({ data: await s.joinTokens.create(actorOf(req), req.body, req.id) }));
   app.get("/api/admin/servers", { schema: { querystring: ServerListQuery, tags: ["servers"] } }, async (req) => s.servers.list(actorOf(req), req.query));
   app.get("/api/admin/servers/:id", { schema: { params: IdParams, tags: ["servers"] } }, async (req) => ({ data: await s.servers.get(actorOf(req), req.params.id) }));
   app.post("/api/admin/servers/:id/revoke", { schema: { params: IdParams, tags: ["servers"] } }, async (req) =>

@@ -1,6 +1,7 @@
 import { NodeRole } from "@mpanel/proto";
 import { z } from "zod";
 import { audit } from "../audit";
+import { checkPermission, type Actor } from "../auth/rbac";
 import type { Database } from "../db/client";
 import { AppError } from "../errors";
 import { hashSecret, newSecret } from "../auth/tokens";
@@ -15,8 +16,10 @@ export const JoinTokenInput = z.strictObject({
 export function createJoinTokenService(deps: { db: Database }) {
   const { prisma } = deps.db;
   return {
-    /** Creates a token; the returned `token` is never retrievable again. */
-    async create(input: z.output<typeof JoinTokenInput>, actorUserId: string, requestId: string) {
+    /** Creates a token (`actor` null: the operator CLI); the returned `token` is never retrievable again. */
+    async create(actor: Actor | null, input: z.output<typeof JoinTokenInput>, requestId: string) {
+      if (actor) checkPermission(actor, "servers:manage");
+      const actorUserId = actor?.userId ?? null;
       const token = newSecret("mpj_");
       const expiresAt = new Date(Date.now() + input.ttlSeconds * 1000);
       const row = await prisma.$transaction(async (tx) => {

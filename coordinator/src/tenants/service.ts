@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { audit } from "../audit";
 import { checkPermission, hasPermission, tenantScope, type Actor, type Permission } from "../auth/rbac";
-import { createUser } from "../auth/users";
+import { insertUser, newCredentials } from "../auth/users";
 import type { Database, Tx } from "../db/client";
 import { AppError } from "../errors";
 import { pageArgs, paged, PageQuery } from "../http/pagination";
@@ -42,16 +42,18 @@ export function createTenantService(deps: { db: Database }) {
     async create(actor: Actor, input: z.output<typeof TenantInput>, requestId: string) {
       checkPermission(actor, "tenants:create");
       const slug = input.slug ?? `${slugify(input.name)}-${Math.random().toString(36).slice(2, 7)}`;
-      const tenant = await prisma.$transaction(async (tx) => {
+      const credentials = input.owner ? await newCredentials() : null;
+      // The tenant and its owner commit together: a refused owner (e.g. email taken) leaves no tenant behind.
+      const { tenant, ownerId } = await prisma.$transaction(async (tx) => {
         if (await tx.tenant.findUnique({ where: { slug } })) throw new AppError("conflict", `slug ${slug} is taken`, [{ field: "slug", message: "already taken" }]);
         const created = await tx.tenant.create({ data: { name: input.name, slug } });
         await audit(tx, { action: "TENANT_CREATED", targetType: "tenant", targetId: created.id, tenantId: created.id, actorUserId: actor.userId, requestId, data: { name: input.name, slug } });
-        return created;
+        const ownerId = input.owner && credentials
+          ? await insertUser(tx, { ...input.owner, tenant: { id: created.id, role: "TENANT_OWNER" }, actorUserId: actor.userId }, credentials.passwordHash)
+          : null;
+        return { tenant: created, ownerId };
       });
-      const owner = input.owner
-        ? await createUser(deps.db, { ...input.owner, tenant: { id: tenant.id, role: "TENANT_OWNER" }, actorUserId: actor.userId })
-        : null;
-      return { tenant, owner: owner ? { userId: owner.userId, email: input.owner?.email, oneTimePassword: owner.password } : null };
+      return { tenant, owner: ownerId && credentials ? { userId: ownerId, email: input.owner?.email, oneTimePassword: credentials.password } : null };
     },
 
     async list(actor: Actor, q: z.output<typeof TenantListQuery>) {

@@ -1,0 +1,200 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningAgent } from "../../agent/src/agent";
+import { registeredRoutes } from "../src/app";
+import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
+
+type Kind = "tenant" | "website" | "cloudpod" | "job" | "server";
+type Ids = Record<Kind, string>;
+/** What each route must answer. `other`: B's owner calling it on A's `id` (or with `body` naming A). */
+type Expected = { public: true } | { id?: Kind; other: number; body?: (a: Ids) => unknown };
+
+/** Every route of the API. A route missing here (or here but not registered) fails the walk. */
+const table: Record<string, Expected> = {
+  "GET /api/health": { public: true },
+  "GET /api/health/ready": { public: true },
+  "GET /api/openapi.json": { public: true },
+  "POST /api/auth/login": { public: true },
+  "POST /api/auth/logout": { other: 200 },
+  "GET /api/auth/me": { other: 200 },
+  "POST /api/admin/tenants": { other: 403, body: () => ({ name: "Sneaky" }) },
+  "GET /api/admin/tenants": { other: 200 },
+  "GET /api/admin/tenants/:id": { id: "tenant", other: 404 },
+  "POST /api/admin/tenants/:id/suspend": { id: "tenant", other: 404 },
+  "POST /api/admin/tenants/:id/unsuspend": { id: "tenant", other: 404 },
+  "POST /api/admin/join-tokens": { other: 403, body: () => ({ roles: ["web"] }) },
+  "GET /api/admin/servers": { other: 403 },
+  "GET /api/admin/servers/:id": { id: "server", other: 403 },
+  "POST /api/admin/servers/:id/revoke": { id: "server", other: 403 },
+  "POST /api/admin/cloudpods": { other: 404, body: (a) => ({ tenantId: a.tenant, name: "intruder" }) },
+  "GET /api/admin/cloudpods": { other: 200 },
+  "GET /api/admin/cloudpods/:id": { id: "cloudpod", other: 404 },
+  "DELETE /api/admin/cloudpods/:id": { id: "cloudpod", other: 404 },
+  "POST /api/admin/websites": { other: 404, body: (a) => ({ tenantId: a.tenant, domain: "intruder.example.com" }) },
+  "GET /api/admin/websites": { other: 200 },
+  "GET /api/admin/websites/:id": { id: "website", other: 404 },
+  "DELETE /api/admin/websites/:id": { id: "website", other: 404 },
+  "GET /api/admin/jobs": { other: 200 },
+  "GET /api/admin/jobs/:id": { id: "job", other: 404 },
+};
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const key = (r: { method: string; url: string }): string => `${r.method} ${r.url}`;
+
+describe("route walker: authentication, CSRF and tenant isolation on every route", () => {
+  let t: TestCoordinator;
+  let node: TestWebNode;
+  let agent: RunningAgent;
+  const a = {} as Ids;
+  let tenantB = "";
+  let ownerA = { email: "", password: "" };
+  let ownerB = { email: "", password: "" };
+  let routes: Array<{ method: string; url: string }>;
+
+  async function call(method: string, url: string, auth: { bearer?: string; cookie?: string; csrf?: string } = {}, body?: unknown) {
+    const res = await t.coordinator.app.inject({
+      method: method as "GET", url,
+      headers: {
+        ...(auth.bearer ? { authorization: `Bearer ${auth.bearer}` } : {}),
+        ...(auth.csrf ? { "x-csrf-token": auth.csrf } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(auth.cookie ? { cookies: { mpanel_session: auth.cookie } } : {}),
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
+    return { status: res.statusCode, body: res.body ? (JSON.parse(res.body) as { error?: string; data?: unknown; meta?: { total: number } }) : {} };
+  }
+
+  async function login(who: { email: string; password: string }): Promise<{ token: string; csrfToken: string }> {
+    const res = await call("POST", "/api/auth/login", {}, who);
+    expect(res.status).toBe(200);
+    return res.body.data as { token: string; csrfToken: string };
+  }
+
+  async function tenantWithOwner(name: string, email: string): Promise<{ id: string; owner: { email: string; password: string } }> {
+    const res = await t.api("POST", "/api/admin/tenants", { name, owner: { email, name: `${name} Owner` } });
+    expect(res.status).toBe(201);
+    const owner = res.body.data?.owner as { oneTimePassword: string };
+    return { id: (res.body.data?.tenant as { id: string }).id, owner: { email, password: owner.oneTimePassword } };
+  }
+
+  async function createSite(tenantId: string, domain: string): Promise<{ websiteId: string; cloudPodId: string; jobId: string }> {
+    const res = await t.api("POST", "/api/admin/websites", { tenantId, domain });
+    expect(res.status).toBe(202);
+    const jobId = String(res.body.data?.jobId);
+    expect((await waitForJob(t, jobId)).status).toBe("succeeded");
+    const website = res.body.data?.website as { id: string; cloudPodId: string };
+    return { websiteId: website.id, cloudPodId: website.cloudPodId, jobId };
+  }
+
+  const withIds = (url: string, id: string): string => url.replace(":id", id);
+  const authRoutes = (): Array<{ method: string; url: string }> =>
+    routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && key(r) !== "POST /api/auth/login");
+
+  beforeAll(async () => {
+    t = await startTestCoordinator();
+    routes = [...registeredRoutes(t.coordinator.app)];
+    node = await prepareWebNode(t);
+    agent = await startTestAgent(t, node);
+    const tenantA = await tenantWithOwner("Tenant A", "owner-a@example.test");
+    const b = await tenantWithOwner("Tenant B", "owner-b@example.test");
+    tenantB = b.id;
+    ownerA = tenantA.owner;
+    ownerB = b.owner;
+    const site = await createSite(tenantA.id, "a-site.example.com");
+    Object.assign(a, { tenant: tenantA.id, website: site.websiteId, cloudpod: site.cloudPodId, job: site.jobId, server: agent.nodeId });
+    await createSite(tenantB, "b-site.example.com");
+  });
+  afterAll(async () => {
+    await agent?.stop(2000);
+    await node?.stop();
+    await t?.stop();
+  });
+
+  it("has an expected outcome for exactly the registered routes", () => {
+    const heads = routes.filter((r) => r.method === "HEAD").map((r) => r.url).sort();
+    const gets = routes.filter((r) => r.method === "GET").map((r) => r.url).sort();
+    expect(heads).toEqual(gets);
+    expect(routes.filter((r) => r.method !== "HEAD").map(key).sort()).toEqual(Object.keys(table).sort());
+  });
+
+  it("answers public routes without a session", async () => {
+    for (const url of ["/api/health", "/api/health/ready", "/api/openapi.json"]) expect((await call("GET", url)).status, url).toBe(200);
+    const wrong = await call("POST", "/api/auth/login", {}, { email: ownerB.email, password: "wrong" });
+    expect(wrong.status).toBe(401);
+  });
+
+  it("refuses every other route without a valid session (401)", async () => {
+    expect(authRoutes().length).toBeGreaterThan(20);
+    for (const r of authRoutes()) {
+      const url = withIds(r.url, randomUUID());
+      for (const auth of [{}, { bearer: "mps_not-a-session" }, { cookie: "mps_not-a-session" }]) {
+        const res = await call(r.method, url, auth);
+        expect(res.status, `${key(r)} ${JSON.stringify(auth)}`).toBe(401);
+      }
+    }
+  });
+
+  it("refuses unsafe methods on a cookie session without the matching CSRF header (403 csrf)", async () => {
+    const session = await login(ownerB);
+    const unsafe = authRoutes().filter((r) => UNSAFE.has(r.method));
+    expect(unsafe.length).toBeGreaterThan(8);
+    for (const r of unsafe) {
+      const url = withIds(r.url, randomUUID());
+      for (const csrf of [undefined, "0".repeat(32), session.token]) {
+        const res = await call(r.method, url, { cookie: session.token, ...(csrf ? { csrf } : {}) });
+        expect(res.status, `${key(r)} csrf=${csrf}`).toBe(403);
+        expect(res.body.error, key(r)).toBe("csrf");
+      }
+    }
+    // The session is intact, safe methods need no CSRF header, and the right header passes.
+    expect((await call("GET", "/api/auth/me", { cookie: session.token })).status).toBe(200);
+    const ok = await call("POST", withIds("/api/admin/tenants/:id/suspend", tenantB), { cookie: session.token, csrf: session.csrfToken });
+    expect(ok.status).toBe(403);
+    expect(ok.body.error).toBe("forbidden");
+  });
+
+  it("gives another tenant's owner nothing of tenant A on any route", async () => {
+    expect((await call("GET", withIds("/api/admin/websites/:id", a.website), { bearer: (await login(ownerA)).token })).status).toBe(200);
+    const b = await login(ownerB);
+    for (const r of routes.filter((x) => x.method !== "HEAD" && /^\/api\/(admin|auth)\//.test(x.url))) {
+      const expected = table[key(r)];
+      if (!expected || "public" in expected) continue;
+      const token = key(r) === "POST /api/auth/logout" ? (await login(ownerB)).token : b.token;
+      const url = expected.id ? withIds(r.url, a[expected.id]) : r.url;
+      const res = await call(r.method, url, { bearer: token }, expected.body?.(a));
+      expect(res.status, `${key(r)} as tenant B: ${JSON.stringify(res.body)}`).toBe(expected.other);
+      if (expected.id && r.method === "GET") {
+        const head = await call("HEAD", url, { bearer: token });
+        expect(head.status, `HEAD ${r.url}`).toBe(expected.other);
+      }
+    }
+  });
+
+  it("lists only tenant B's records to B's owner", async () => {
+    const b = { bearer: (await login(ownerB)).token };
+    const tenants = await call("GET", "/api/admin/tenants", b);
+    expect((tenants.body.data as Array<{ id: string }>).map((x) => x.id)).toEqual([tenantB]);
+    expect((await call("GET", "/api/auth/me", b)).body.data).toMatchObject({ tenants: [tenantB], permissions: [] });
+    for (const list of ["websites", "cloudpods", "jobs"]) {
+      const all = await call("GET", `/api/admin/${list}`, b);
+      const rows = all.body.data as Array<{ id: string; tenantId: string }>;
+      expect(rows.length, list).toBeGreaterThan(0);
+      expect(rows.every((row) => row.tenantId === tenantB), list).toBe(true);
+      expect(rows.map((row) => row.id)).not.toContain(a.website);
+      const filtered = await call("GET", `/api/admin/${list}?tenantId=${a.tenant}`, b);
+      expect(filtered.body.meta?.total, `${list}?tenantId=A`).toBe(0);
+    }
+  });
+
+  it("left tenant A and the node untouched", async () => {
+    expect((await t.api("GET", `/api/admin/tenants/${a.tenant}`)).body.data?.status).toBe("active");
+    expect((await t.api("GET", `/api/admin/websites/${a.website}`)).body.data?.status).toBe("active");
+    expect((await t.api("GET", `/api/admin/cloudpods/${a.cloudpod}`)).body.data?.status).toBe("active");
+    expect((await t.api("GET", `/api/admin/servers/${a.server}`)).body.data?.status).toBe("online");
+    const total = (await t.api("GET", "/api/admin/tenants")).body.meta?.total;
+    expect(total).toBe(2);
+    const intruders = await t.api("GET", "/api/admin/websites?q=intruder");
+    expect(intruders.body.meta?.total).toBe(0);
+  });
+});
