@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ["{proto,coordinator,agent}/{src,test}/**/*.test.ts"],
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
     pool: "forks",
     reporters: ["default"],
   },
