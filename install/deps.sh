@@ -12,6 +12,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || { echo "mpanel: apt-get install ${missing[*]} failed" >&2; exit 1; }
 fi
+# As root, the embedded PostgreSQL runs as user `postgres`, which must be able to reach the
+# binaries under node_modules: give every parent of the checkout the traverse bit (o+x) it lacks.
+if [ "$(id -u)" = 0 ]; then
+  d="$MPANEL_ROOT"
+  while [ "$d" != "/" ]; do
+    if [ "$(( 0$(stat -c %a "$d") & 01 ))" = 0 ]; then
+      chmod o+x "$d" && echo "mpanel: made $d traversable (o+x) for the embedded PostgreSQL" >&2
+    fi
+    d=$(dirname "$d")
+  done
+fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "mpanel: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error >/dev/null

@@ -36,7 +36,14 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     onLog: (message: string) => log.debug({ pg: message.trim() }, "embedded postgres"),
     onError: (message: unknown) => log.warn({ pg: String(message).trim() }, "embedded postgres"),
   });
-  if (!initialised) await pg.initialise();
+  try {
+    if (!initialised) await pg.initialise();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EACCES") {
+      throw new Error("the embedded PostgreSQL runs as user postgres, which cannot reach its binaries under node_modules: make the checkout's parent directories traversable (install/deps.sh does this)", { cause: error });
+    }
+    throw error;
+  }
   await pg.start();
   const client = pg.getPgClient("postgres", "127.0.0.1");
   await client.connect();
