@@ -8,8 +8,10 @@ import type { Config } from "./config";
 import { connectDatabase, type DatabaseHandle } from "./db/connect";
 import { createDispatcher, type Dispatcher } from "./gateway/dispatcher";
 import { createGateway } from "./gateway/grpc-server";
+import { createLastSeen } from "./gateway/last-seen";
 import { createHostingService } from "./hosting/service";
 import { createJobService } from "./jobs/service";
+import { createResultBatcher } from "./jobs/result-batcher";
 import { createJobStore, type JobStore } from "./jobs/store";
 import { Wakeups } from "./jobs/wakeups";
 import { createJoinTokenService } from "./nodes/join-tokens";
@@ -44,9 +46,11 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const wakeups = new Wakeups();
   const store = createJobStore({ pool: db.pool, wakeups, leaseMs: config.MPANEL_JOB_LEASE_MS, log });
   const dispatcher = createDispatcher({ store, wakeups, log });
+  const results = createResultBatcher({ store, log });
+  const lastSeen = createLastSeen({ pool: db.pool, intervalMs: config.MPANEL_HEARTBEAT_MS, log });
   const joinTokens = createJoinTokenService({ db });
   const gateway = await createGateway({
-    db, ca, joinTokens, store, dispatcher, log,
+    db, ca, joinTokens, store, results, lastSeen, dispatcher, log,
     settings: { heartbeatMs: config.MPANEL_HEARTBEAT_MS, leaseMs: config.MPANEL_JOB_LEASE_MS },
     sans: config.MPANEL_GRPC_SANS.split(",").map((s) => s.trim()).filter(Boolean),
     nodeCertDays: config.MPANEL_NODE_CERT_DAYS,
@@ -79,6 +83,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       store.stop();
       await gateway.close();
       dispatcher.close();
+      await lastSeen.stop();
       await app.close();
       await database.close();
     },

@@ -66,6 +66,22 @@ describe("job queue on PostgreSQL", () => {
     expect(await store.claim(nodeA, ["web"], 10)).toEqual([]);
   });
 
+  it("stores a batch of results in one go, skipping jobs the node does not hold, and unblocks dependents", async () => {
+    const { store } = t.coordinator;
+    const ids = await enqueueNoops(3, nodeA);
+    const [dependent] = await enqueueNoops(1, nodeA, { dependsOn: [ids[0] as string] });
+    await store.claim(nodeA, ["web"], 3);
+    const applied = await store.completeSuccesses([
+      ...ids.map((jobId) => ({ serverId: nodeA, jobId, result: { ok: true } })),
+      { serverId: nodeB, jobId: ids[0] as string, result: null },
+    ]);
+    expect(applied).toEqual(new Set(ids));
+    const job = await t.api("GET", `/api/admin/jobs/${ids[1]}`);
+    expect(job.body.data?.status).toBe("succeeded");
+    expect(job.body.data?.result).toEqual({ ok: true });
+    expect((await store.claim(nodeA, ["web"], 10)).map((j) => j.id)).toEqual([dependent]);
+  });
+
   it("returns the first job for a repeated idempotency key", async () => {
     const key = `test:${randomUUID()}`;
     const [a] = await enqueueNoops(1, nodeA, { idempotencyKey: key });

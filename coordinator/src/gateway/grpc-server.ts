@@ -6,7 +6,9 @@ import { audit } from "../audit";
 import type { Database } from "../db/client";
 import { AppError } from "../errors";
 import { toServiceError } from "./grpc-errors";
+import type { ResultBatcher } from "../jobs/result-batcher";
 import type { JobStore } from "../jobs/store";
+import type { LastSeen } from "./last-seen";
 import type { JoinTokenService } from "../nodes/join-tokens";
 import { issueServerCert, nodeIdFromCert, signNodeCsr, type CaMaterial } from "../pki/ca";
 import { staticCertificateProvider } from "../pki/static-provider";
@@ -19,6 +21,8 @@ export interface GatewayDeps {
   ca: CaMaterial;
   joinTokens: JoinTokenService;
   store: JobStore;
+  results: ResultBatcher;
+  lastSeen: LastSeen;
   dispatcher: Dispatcher;
   settings: SessionSettings;
   /** Names/IPs for the listener's server certificate. */
@@ -87,7 +91,7 @@ export async function createGateway(deps: GatewayDeps) {
 
     connect(call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>) {
       authenticateNode(call, db).then(
-        (node) => runSession(call, node, { db, store: deps.store, dispatcher: deps.dispatcher, settings: deps.settings, log }),
+        (node) => runSession(call, node, { db, store: deps.store, results: deps.results, lastSeen: deps.lastSeen, dispatcher: deps.dispatcher, settings: deps.settings, log }),
         // emit, not destroy: grpc-js sends the status (and its metadata) from its 'error' listener; a destroyed stream sends none.
         (error: unknown) => call.emit("error", toServiceError(error, log)),
       );

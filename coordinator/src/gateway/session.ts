@@ -5,8 +5,10 @@ import type { Logger } from "pino";
 import type { Database } from "../db/client";
 import { AppError } from "../errors";
 import { toServiceError } from "./grpc-errors";
+import type { ResultBatcher } from "../jobs/result-batcher";
 import type { JobLogLine, JobStore } from "../jobs/store";
 import type { AgentSession, Dispatcher } from "./dispatcher";
+import type { LastSeen } from "./last-seen";
 
 /** Settings the coordinator hands each agent in `Welcome`. */
 export interface SessionSettings {
@@ -22,7 +24,7 @@ export interface SessionSettings {
 export function runSession(
   call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>,
   node: { id: string; roles: string[] },
-  deps: { db: Database; store: JobStore; dispatcher: Dispatcher; settings: SessionSettings; log: Logger },
+  deps: { db: Database; store: JobStore; results: ResultBatcher; lastSeen: LastSeen; dispatcher: Dispatcher; settings: SessionSettings; log: Logger },
 ): void {
   const log = deps.log.child({ nodeId: node.id });
   const send = (msg: MessageInitShape<typeof CoordinatorMessageSchema>["msg"]): void => {
@@ -49,16 +51,12 @@ export function runSession(
     },
   };
   let hello = false;
-  let lastSeenWrite = 0;
   // Messages of one stream are handled in order: a result never overtakes its job's events.
   let chain: Promise<void> = Promise.resolve();
 
-  const touch = async (fields: Record<string, unknown> = {}): Promise<void> => {
-    const now = Date.now();
-    if (Object.keys(fields).length === 0 && now - lastSeenWrite < deps.settings.heartbeatMs) return;
-    lastSeenWrite = now;
+  const touch = async (fields: Record<string, unknown>): Promise<void> => {
     // Never on a revoked node: its stream ends after the revoke, and "offline" must not replace "revoked".
-    await deps.db.prisma.server.updateMany({ where: { id: node.id, revokedAt: null }, data: { lastSeenAt: new Date(now), ...fields } });
+    await deps.db.prisma.server.updateMany({ where: { id: node.id, revokedAt: null }, data: { lastSeenAt: new Date(), ...fields } });
   };
 
   async function handle(message: AgentMessage): Promise<void> {
@@ -94,7 +92,7 @@ export function runSession(
       }
       case "jobResult": {
         const r = msg.value;
-        await deps.store.complete(node.id, {
+        await deps.results.submit(node.id, {
           jobId: r.jobId, success: r.success, retryable: r.retryable,
           result: r.resultJson ? JSON.parse(r.resultJson) : null,
           errorCode: r.errorCode || undefined, errorMessage: r.errorMessage || undefined,
@@ -103,7 +101,7 @@ export function runSession(
       }
       case "heartbeat":
         await deps.store.extendLeases(node.id, msg.value.runningJobIds);
-        await touch();
+        deps.lastSeen.mark(node.id);
         return;
       default:
         return;

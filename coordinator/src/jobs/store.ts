@@ -170,6 +170,35 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
       return applied;
     },
 
+    /**
+     * Records many successful outcomes in one transaction: one `UPDATE ... FROM unnest(...)`,
+     * the hooks of the types that have one, and one query for dependents to wake. Outcomes for
+     * jobs no longer held by their node are ignored. Returns the ids that were applied.
+     */
+    async completeSuccesses(batch: Array<{ serverId: string; jobId: string; result: unknown }>): Promise<Set<string>> {
+      if (batch.length === 0) return new Set();
+      const woken: JobTarget[] = [];
+      const applied = await inTransaction(async (client) => {
+        const { rows } = await client.query<{ id: string; type: string; payload: unknown; tenant_id: string | null }>(
+          `UPDATE jobs j SET status = 'succeeded', result = u.result::jsonb, claimed_by = NULL, lease_expires_at = NULL, finished_at = now()
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS u(id, node, result)
+           WHERE j.id = u.id AND j.claimed_by = u.node AND j.status = 'running'
+           RETURNING j.id, j.type, j.payload, j.tenant_id`,
+          [batch.map((b) => b.jobId), batch.map((b) => b.serverId), batch.map((b) => JSON.stringify(b.result ?? null))],
+        );
+        const results = new Map(batch.map((b) => [b.jobId, b.result]));
+        for (const row of rows) await jobHooks[row.type]?.(client, { ...row, success: true, result: results.get(row.id) });
+        const ids = rows.map((r) => r.id);
+        const next = await client.query<{ target_server_id: string | null; target_role: string | null }>(
+          `SELECT DISTINCT j.target_server_id, j.target_role FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+           WHERE d.depends_on_job_id = ANY($1::uuid[]) AND j.status = 'queued'`, [ids]);
+        for (const row of next.rows) woken.push({ serverId: row.target_server_id, role: row.target_role });
+        return new Set(ids);
+      });
+      wakeups.announce(woken);
+      return applied;
+    },
+
     /** Stores log lines of running jobs (one statement per batch). */
     async appendEvents(lines: JobLogLine[]): Promise<void> {
       if (lines.length === 0) return;
