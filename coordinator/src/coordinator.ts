@@ -11,6 +11,7 @@ import { createGateway } from "./gateway/grpc-server";
 import { createLastSeen } from "./gateway/last-seen";
 import { createHostingService } from "./hosting/service";
 import { createJobService } from "./jobs/service";
+import { createClaimBatcher } from "./jobs/claim-batcher";
 import { createResultBatcher } from "./jobs/result-batcher";
 import { createJobStore, type JobStore } from "./jobs/store";
 import { Wakeups } from "./jobs/wakeups";
@@ -45,7 +46,8 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const ca = await loadOrCreateCa(join(config.MPANEL_DATA_DIR, "ca"));
   const wakeups = new Wakeups();
   const store = createJobStore({ pool: db.pool, wakeups, leaseMs: config.MPANEL_JOB_LEASE_MS, log });
-  const dispatcher = createDispatcher({ store, wakeups, log });
+  const claims = createClaimBatcher(store);
+  const dispatcher = createDispatcher({ claim: claims.claim, wakeups, log });
   const results = createResultBatcher({ store, log });
   const lastSeen = createLastSeen({ pool: db.pool, intervalMs: config.MPANEL_HEARTBEAT_MS, log });
   const joinTokens = createJoinTokenService({ db });

@@ -35,6 +35,21 @@ describe("job queue on PostgreSQL", () => {
     expect(await store.claim(nodeB, ["web"], 10)).toEqual([]);
   });
 
+  it("claims for several nodes in one statement, giving a role-targeted job to only one of them", async () => {
+    const { store } = t.coordinator;
+    const [forA] = await enqueueNoops(1, nodeA);
+    const [forB] = await enqueueNoops(1, nodeB);
+    const roleJob = await withJobs(t.coordinator.database.db, t.coordinator.wakeups, (_tx, enqueue) =>
+      enqueue({ type: "CREATE_CLOUDPOD", payload: { cloudPodId: randomUUID(), systemUser: "cpclaimtest" } }));
+    const claimed = await store.claimMany([{ serverId: nodeA, roles: ["web"], limit: 5 }, { serverId: nodeB, roles: ["web"], limit: 5 }]);
+    const a = (claimed.get(nodeA) ?? []).map((j) => j.id);
+    const b = (claimed.get(nodeB) ?? []).map((j) => j.id);
+    expect(a).toContain(forA);
+    expect(b).toContain(forB);
+    expect([...a, ...b].filter((id) => id === roleJob.id)).toHaveLength(1);
+    expect(a.filter((id) => b.includes(id))).toEqual([]);
+  });
+
   it("keeps a dependent job unclaimable until its dependency succeeds, and fails it when the dependency fails", async () => {
     const { store } = t.coordinator;
     const [first] = await enqueueNoops(1, nodeB);

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { ClaimedJob, JobStore } from "../jobs/store";
+import type { ClaimedJob } from "../jobs/store";
 import type { JobTarget, Wakeups } from "../jobs/wakeups";
 
 /** One connected agent as the dispatcher sees it. */
@@ -28,7 +28,7 @@ const MAX_CLAIM_BATCH = 64;
  * committed job reaches a waiting agent without any polling. Claims for one session never
  * overlap; a wake-up during a claim triggers one more round after it.
  */
-export function createDispatcher(deps: { store: JobStore; wakeups: Wakeups; log: Logger }) {
+export function createDispatcher(deps: { claim: (serverId: string, roles: string[], limit: number) => Promise<ClaimedJob[]>; wakeups: Wakeups; log: Logger }) {
   const byNode = new Map<string, SessionState>();
   const byRole = new Map<string, Set<SessionState>>();
 
@@ -44,7 +44,7 @@ export function createDispatcher(deps: { store: JobStore; wakeups: Wakeups; log:
         const { session } = state;
         const wanted = Math.min(session.credits, MAX_CLAIM_BATCH);
         if (wanted <= 0 || byNode.get(session.nodeId) !== state) break;
-        const jobs = await deps.store.claim(session.nodeId, session.roles, wanted);
+        const jobs = await deps.claim(session.nodeId, session.roles, wanted);
         if (jobs.length > 0) {
           session.credits -= jobs.length;
           session.deliver(jobs);

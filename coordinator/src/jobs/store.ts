@@ -36,19 +36,26 @@ export function retryDelayMs(attempt: number): number {
   return Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1));
 }
 
-const CLAIM_SQL = `
-UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, claimed_by = $1,
+const CLAIM_MANY_SQL = `
+WITH demand AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(node, roles, lim)
+), picked AS (
+  SELECT DISTINCT ON (c.id) c.id, d.node
+  FROM demand d
+  CROSS JOIN LATERAL (
+    SELECT c.id FROM jobs c
+    WHERE c.status = 'queued' AND c.run_after <= now()
+      AND (c.target_server_id = d.node OR (c.target_server_id IS NULL AND c.target_role = ANY(string_to_array(d.roles, ','))))
+      AND NOT EXISTS (SELECT 1 FROM job_dependencies x JOIN jobs p ON p.id = x.depends_on_job_id
+                      WHERE x.job_id = c.id AND p.status <> 'succeeded')
+    ORDER BY c.created_at
+    LIMIT d.lim
+    FOR UPDATE SKIP LOCKED) c
+)
+UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, claimed_by = p.node,
   lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = COALESCE(j.started_at, now())
-WHERE j.id IN (
-  SELECT c.id FROM jobs c
-  WHERE c.status = 'queued' AND c.run_after <= now()
-    AND (c.target_server_id = $1 OR (c.target_server_id IS NULL AND c.target_role = ANY($2::text[])))
-    AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN jobs p ON p.id = d.depends_on_job_id
-                    WHERE d.job_id = c.id AND p.status <> 'succeeded')
-  ORDER BY c.created_at
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED)
-RETURNING j.id, j.type, j.payload, j.attempts, j.lease_expires_at`;
+FROM picked p WHERE j.id = p.id
+RETURNING j.id, j.type, j.payload, j.attempts, j.lease_expires_at, j.claimed_by`;
 
 const FAIL_DEPENDENTS_SQL = `
 WITH RECURSIVE dependents(id) AS (
@@ -100,13 +107,29 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
   }
 
   return {
+    /**
+     * Claims for many nodes in one statement (each node's demand is a LATERAL subquery with
+     * `FOR UPDATE SKIP LOCKED`, so concurrent coordinators still never share a job; a job two
+     * demands both match goes to one of them). Returns the claimed jobs by node id.
+     */
+    async claimMany(demands: Array<{ serverId: string; roles: string[]; limit: number }>): Promise<Map<string, ClaimedJob[]>> {
+      const byNode = new Map<string, ClaimedJob[]>();
+      const wanted = demands.filter((d) => d.limit > 0);
+      if (wanted.length === 0) return byNode;
+      const { rows } = await pool.query<{ id: string; type: string; payload: unknown; attempts: number; lease_expires_at: Date; claimed_by: string }>(
+        CLAIM_MANY_SQL, [wanted.map((d) => d.serverId), wanted.map((d) => d.roles.join(",")), wanted.map((d) => d.limit), deps.leaseMs],
+      );
+      for (const r of rows) {
+        const list = byNode.get(r.claimed_by) ?? [];
+        list.push({ id: r.id, type: r.type, payload: r.payload, attempt: r.attempts, leaseDeadline: r.lease_expires_at });
+        byNode.set(r.claimed_by, list);
+      }
+      return byNode;
+    },
+
     /** Atomically claims up to `limit` claimable jobs for node `serverId` with `roles`. */
     async claim(serverId: string, roles: string[], limit: number): Promise<ClaimedJob[]> {
-      if (limit <= 0) return [];
-      const { rows } = await pool.query<{ id: string; type: string; payload: unknown; attempts: number; lease_expires_at: Date }>(
-        CLAIM_SQL, [serverId, roles, limit, deps.leaseMs],
-      );
-      return rows.map((r) => ({ id: r.id, type: r.type, payload: r.payload, attempt: r.attempts, leaseDeadline: r.lease_expires_at }));
+      return (await this.claimMany([{ serverId, roles, limit }])).get(serverId) ?? [];
     },
 
     /** Extends the leases of `jobIds` still held by `serverId` by `leaseMs` from now. */
