@@ -36,21 +36,31 @@ export function retryDelayMs(attempt: number): number {
   return Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1));
 }
 
+const CLAIMABLE = `c.status = 'queued' AND c.run_after <= now()
+      AND NOT EXISTS (SELECT 1 FROM job_dependencies x JOIN jobs p ON p.id = x.depends_on_job_id
+                      WHERE x.job_id = c.id AND p.status <> 'succeeded')`;
+
+// Per demanding node: its own oldest jobs and the oldest jobs of its roles, each read in order
+// from a partial index and locked with SKIP LOCKED; a job both lists offer goes to one node,
+// and each node gets at most its limit (extra locked rows stay queued).
 const CLAIM_MANY_SQL = `
 WITH demand AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(node, roles, lim)
+), offered AS (
+  SELECT c.id, d.node, c.created_at FROM demand d CROSS JOIN LATERAL (
+    SELECT c.id, c.created_at FROM jobs c WHERE c.target_server_id = d.node AND ${CLAIMABLE}
+    ORDER BY c.created_at LIMIT d.lim FOR UPDATE SKIP LOCKED) c
+  UNION ALL
+  SELECT c.id, d.node, c.created_at FROM demand d CROSS JOIN LATERAL (
+    SELECT c.id, c.created_at FROM jobs c
+    WHERE c.target_server_id IS NULL AND c.target_role = ANY(string_to_array(d.roles, ',')) AND ${CLAIMABLE}
+    ORDER BY c.created_at LIMIT d.lim FOR UPDATE SKIP LOCKED) c
+), once AS (
+  SELECT DISTINCT ON (id) id, node, created_at FROM offered ORDER BY id, created_at
+), ranked AS (
+  SELECT id, node, row_number() OVER (PARTITION BY node ORDER BY created_at) AS n FROM once
 ), picked AS (
-  SELECT DISTINCT ON (c.id) c.id, d.node
-  FROM demand d
-  CROSS JOIN LATERAL (
-    SELECT c.id FROM jobs c
-    WHERE c.status = 'queued' AND c.run_after <= now()
-      AND (c.target_server_id = d.node OR (c.target_server_id IS NULL AND c.target_role = ANY(string_to_array(d.roles, ','))))
-      AND NOT EXISTS (SELECT 1 FROM job_dependencies x JOIN jobs p ON p.id = x.depends_on_job_id
-                      WHERE x.job_id = c.id AND p.status <> 'succeeded')
-    ORDER BY c.created_at
-    LIMIT d.lim
-    FOR UPDATE SKIP LOCKED) c
+  SELECT r.id, r.node FROM ranked r JOIN demand d ON d.node = r.node WHERE r.n <= d.lim
 )
 UPDATE jobs j SET status = 'running', attempts = j.attempts + 1, claimed_by = p.node,
   lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = COALESCE(j.started_at, now())
