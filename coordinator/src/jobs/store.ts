@@ -126,12 +126,9 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
       const byNode = new Map<string, ClaimedJob[]>();
       const wanted = demands.filter((d) => d.limit > 0);
       if (wanted.length === 0) return byNode;
-      // Named: each pooled connection parses and plans this statement once.
-      const { rows } = await pool.query<{ id: string; type: string; payload: unknown; attempts: number; lease_expires_at: Date; claimed_by: string }>({
-        name: "mpanel-claim-many",
-        text: CLAIM_MANY_SQL,
-        values: [wanted.map((d) => d.serverId), wanted.map((d) => d.roles.join(",")), wanted.map((d) => d.limit), deps.leaseMs],
-      });
+      const { rows } = await pool.query<{ id: string; type: string; payload: unknown; attempts: number; lease_expires_at: Date; claimed_by: string }>(
+        CLAIM_MANY_SQL, [wanted.map((d) => d.serverId), wanted.map((d) => d.roles.join(",")), wanted.map((d) => d.limit), deps.leaseMs],
+      );
       for (const r of rows) {
         const list = byNode.get(r.claimed_by) ?? [];
         list.push({ id: r.id, type: r.type, payload: r.payload, attempt: r.attempts, leaseDeadline: r.lease_expires_at });
@@ -215,14 +212,13 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
       if (batch.length === 0) return new Set();
       const woken: JobTarget[] = [];
       const applied = await inTransaction(async (client) => {
-        const { rows } = await client.query<{ id: string; type: string; payload: unknown; tenant_id: string | null }>({
-          name: "mpanel-complete-successes",
-          text: `UPDATE jobs j SET status = 'succeeded', result = u.result::jsonb, claimed_by = NULL, lease_expires_at = NULL, finished_at = now()
+        const { rows } = await client.query<{ id: string; type: string; payload: unknown; tenant_id: string | null }>(
+          `UPDATE jobs j SET status = 'succeeded', result = u.result::jsonb, claimed_by = NULL, lease_expires_at = NULL, finished_at = now()
            FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS u(id, node, result)
            WHERE j.id = u.id AND j.claimed_by = u.node AND j.status = 'running'
            RETURNING j.id, j.type, j.payload, j.tenant_id`,
-          values: [batch.map((b) => b.jobId), batch.map((b) => b.serverId), batch.map((b) => JSON.stringify(b.result ?? null))],
-        });
+          [batch.map((b) => b.jobId), batch.map((b) => b.serverId), batch.map((b) => JSON.stringify(b.result ?? null))],
+        );
         const results = new Map(batch.map((b) => [b.jobId, b.result]));
         for (const row of rows) await jobHooks[row.type]?.(client, { ...row, success: true, result: results.get(row.id) });
         const ids = rows.map((r) => r.id);
