@@ -3,14 +3,14 @@
  * database), join tokens, and the two ways jobs are produced: one NOOP job at a time
  * (INSERT + announce after COMMIT, exactly what `withJobs` does) and one bulk INSERT.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import pino from "pino";
+import { scratchDatabase } from "../../coordinator/test/support/scratch-db";
 import { freePort } from "../../agent/src/drivers/free-port";
-import { createUser } from "../../coordinator/src/auth/users";
 import { loadConfig } from "../../coordinator/src/config";
 import { startCoordinator, type Coordinator } from "../../coordinator/src/coordinator";
 import { createJoinTokenService } from "../../coordinator/src/nodes/join-tokens";
@@ -37,33 +37,13 @@ export interface BenchCoordinator {
 
 const log = pino({ level: "silent" });
 
-/** A throwaway database on `base` (dropped by `drop`). */
-async function scratchDatabase(base: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `mpanel_bench_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 /**
  * Starts a coordinator on free loopback ports in a temp data dir: on a scratch database of
  * `databaseUrl` when given, else on its embedded PostgreSQL.
  */
 export async function startBenchCoordinator(databaseUrl: string | null): Promise<BenchCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), "mpanel-bench-"));
-  const scratch = databaseUrl ? await scratchDatabase(databaseUrl) : null;
+  const scratch = databaseUrl ? await scratchDatabase(databaseUrl, "mpanel_bench") : null;
   const config = loadConfig({
     MPANEL_DATA_DIR: dataDir,
     ...(scratch ? { DATABASE_URL: scratch.url } : {}),
@@ -76,7 +56,6 @@ export async function startBenchCoordinator(databaseUrl: string | null): Promise
   const coordinator = await startCoordinator(config, log);
   const { db } = coordinator.database;
   const producer = new pg.Pool({ connectionString: coordinator.database.url, max: 4 });
-  const admin = await createUser(db, { email: "bench@example.test", name: "Bench", platformRole: "SUPER_ADMIN" });
   const tokens = createJoinTokenService({ db });
 
   const postmasterPid = coordinator.database.embedded

@@ -1,8 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import pino from "pino";
 import { parseAgentConfig, type AgentConfig } from "../../../agent/src/config";
 import { startAgent, type RunningAgent } from "../../../agent/src/agent";
@@ -11,33 +9,15 @@ import { startPrivateNginx, type PrivateNginx } from "../../../agent/src/drivers
 import { createUser } from "../../src/auth/users";
 import { loadConfig } from "../../src/config";
 import { startCoordinator, type Coordinator } from "../../src/coordinator";
+import { scratchDatabase } from "./scratch-db";
 
 /** Test log level: silent unless MPANEL_TEST_LOG is set (e.g. "debug"). */
 export const testLog = pino({ level: process.env.MPANEL_TEST_LOG ?? "silent" });
 
-/**
- * A throwaway database URL: with DATABASE_URL set, a fresh database on that server (dropped by
- * `drop`); without it, undefined, so the coordinator runs its embedded PostgreSQL.
- */
-async function scratchDatabase(): Promise<{ url?: string; drop(): Promise<void> }> {
+/** With DATABASE_URL set, a scratch database on that server; without it, none (embedded PostgreSQL). */
+async function testDatabase(): Promise<{ url?: string; drop(): Promise<void> }> {
   const base = process.env.DATABASE_URL;
-  if (!base) return { drop: async () => undefined };
-  const name = `mpanel_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return base ? scratchDatabase(base, "mpanel_test") : { drop: async () => undefined };
 }
 
 /** A coordinator on free loopback ports with its own data dir and database, plus a logged-in super admin. */
@@ -63,7 +43,7 @@ export interface ApiBody {
 /** Starts a coordinator for a test. `env` overrides config (e.g. short leases). */
 export async function startTestCoordinator(env: Record<string, string> = {}): Promise<TestCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), "mpanel-coord-"));
-  const db = await scratchDatabase();
+  const db = await testDatabase();
   const config = loadConfig({
     MPANEL_DATA_DIR: dataDir,
     ...(db.url ? { DATABASE_URL: db.url } : {}),
