@@ -152,11 +152,22 @@ interface CaSigner {
   key: webcrypto.CryptoKey;
 }
 
+const signers = new WeakMap<CaMaterial, CaSigner>();
+
 /**
  * Parses the CA and checks it is usable for issuing: the certificate is a CA
- * (basicConstraints cA=TRUE), the key is EC P-256 and is the certificate's key.
+ * (basicConstraints cA=TRUE), the key is EC P-256 and is the certificate's key. The result is
+ * kept per CaMaterial object, so the coordinator parses its CA once, not on every enrollment.
  */
 function caSigner(ca: CaMaterial): CaSigner {
+  const cached = signers.get(ca);
+  if (cached) return cached;
+  const signer = parseCaSigner(ca);
+  signers.set(ca, signer);
+  return signer;
+}
+
+function parseCaSigner(ca: CaMaterial): CaSigner {
   const cert = parseCert(ca.certPem, "CA certificate");
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
   if (!bc?.ca) {
