@@ -92,11 +92,13 @@ export function runSession(
       }
       case "jobResult": {
         const r = msg.value;
-        await deps.results.submit(node.id, {
+        // Not awaited: the Pull that follows a result must not wait for its database write.
+        // The job's events came before it on this stream and are already stored.
+        deps.results.submit(node.id, {
           jobId: r.jobId, success: r.success, retryable: r.retryable,
           result: r.resultJson ? JSON.parse(r.resultJson) : null,
           errorCode: r.errorCode || undefined, errorMessage: r.errorMessage || undefined,
-        });
+        }).catch((error: unknown) => log.error({ err: error, jobId: r.jobId }, "storing job result failed"));
         return;
       }
       case "heartbeat":
