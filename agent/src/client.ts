@@ -1,10 +1,10 @@
 import * as grpc from "@grpc/grpc-js";
-import { agentServiceDefinition, type AgentMessage, type CoordinatorMessage, type EnrollRequest, type EnrollResponse, type RenewCertificateRequest, type RenewCertificateResponse } from "@mpanel/proto";
+import { agentServiceDefinition, ERROR_CODE_METADATA_KEY, type AgentMessage, type CoordinatorMessage, type EnrollRequest, type EnrollResponse, type RenewCertificateRequest, type RenewCertificateResponse } from "@mpanel/proto";
 
 /** The coordinator's error code from a failed call's trailing metadata (see the gateway). */
 export function errorCodeOf(error: unknown): string | null {
   const metadata = (error as { metadata?: grpc.Metadata }).metadata;
-  const value = metadata?.get("mpanel-error-code")[0];
+  const value = metadata?.get(ERROR_CODE_METADATA_KEY)[0];
   return typeof value === "string" ? value : null;
 }
 

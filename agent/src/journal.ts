@@ -1,15 +1,9 @@
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { JobResult } from "@mpanel/proto";
 
-/** The stored outcome of a finished job, replayed when the coordinator re-delivers it. */
-export interface JournalEntry {
-  jobId: string;
-  success: boolean;
-  resultJson: string;
-  errorCode: string;
-  errorMessage: string;
-  retryable: boolean;
-}
+/** The stored outcome of a finished job (the fields of proto JobResult), replayed when the coordinator re-delivers it. */
+export type JournalEntry = Omit<JobResult, "$typeName" | "$unknown">;
 
 const KEEP = 10_000;
 

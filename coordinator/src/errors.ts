@@ -41,8 +41,3 @@ export class AppError extends Error {
     this.name = "AppError";
   }
 }
-
-/** Shorthand for a `validation` error on one field. */
-export function fieldError(field: string, message: string): AppError {
-  return new AppError("validation", `${field}: ${message}`, [{ field, message }]);
-}

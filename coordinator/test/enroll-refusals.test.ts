@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { AgentMessageSchema, create, HelloSchema, PullSchema, RenewCertificateRequestSchema, type AgentMessage } from "@mpanel/proto";
+import { AgentMessageSchema, create, ERROR_CODE_METADATA_KEY, HelloSchema, PullSchema, RenewCertificateRequestSchema, type AgentMessage } from "@mpanel/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type RunningAgent } from "../../agent/src/agent";
 import { createAgentClient, errorCodeOf, mtlsCredentials } from "../../agent/src/client";
@@ -166,7 +166,7 @@ describe("enrollment and node refusals", () => {
       expect(identity?.nodeId).toBe(agent.nodeId);
       const status = await connectStatus(identity as NodeIdentity, hello);
       expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
-      expect(status.metadata.get("mpanel-error-code")).toEqual(["node_revoked"]);
+      expect(status.metadata.get(ERROR_CODE_METADATA_KEY)).toEqual(["node_revoked"]);
       const client = createAgentClient(t.grpcAddress, mtlsCredentials(identity as NodeIdentity));
       try {
         const { csrPem } = await generateKeyAndCsr("web-test");

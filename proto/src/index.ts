@@ -8,6 +8,6 @@ export { create, toBinary, fromBinary } from "@bufbuild/protobuf";
 /** The agent service as grpc-js carries it (see `grpcServiceDefinition`). */
 export const agentServiceDefinition = grpcServiceDefinition(AgentService);
 
-/** Version of the agent protocol; an agent one minor version behind is still accepted. */
-export const PROTOCOL_VERSION = "1.0";
+/** gRPC trailing-metadata key carrying the coordinator's error code (`token_used`, `node_revoked`, ...); agents branch on it, never on message text. */
+export const ERROR_CODE_METADATA_KEY = "mpanel-error-code";
 export * from "./jobs";

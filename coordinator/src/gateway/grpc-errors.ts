@@ -1,10 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
+import { ERROR_CODE_METADATA_KEY } from "@mpanel/proto";
 import type { Logger } from "pino";
 import { AppError, errorCodes } from "../errors";
 import { PkiError } from "../pki/ca";
 
-/** Trailing-metadata key carrying the coordinator's error code (agents branch on it, never on text). */
-export const ERROR_CODE_KEY = "mpanel-error-code";
 
 /** Maps any error to a gRPC status carrying the coordinator's code in trailing metadata; unexpected errors become `internal` (logged, cause hidden). */
 export function toServiceError(error: unknown, log: Logger): grpc.ServiceError {
@@ -13,7 +12,7 @@ export function toServiceError(error: unknown, log: Logger): grpc.ServiceError {
     : new AppError("internal", "internal error");
   if (appError.code === "internal") log.error({ err: error }, "gateway call failed");
   const metadata = new grpc.Metadata();
-  metadata.set(ERROR_CODE_KEY, appError.code);
+  metadata.set(ERROR_CODE_METADATA_KEY, appError.code);
   return Object.assign(new Error(appError.message), { code: errorCodes[appError.code].grpc, details: appError.message, metadata });
 }
 

@@ -67,8 +67,8 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups }) {
     return pod;
   }
 
-  async function findWebsite(actor: Actor, id: string) {
-    const site = await prisma.website.findFirst({ where: { id, deletedAt: null, ...tenantWhere(actor, "websites:read") }, include: { cloudPod: true } });
+  async function findWebsite(actor: Actor, id: string, tx: Tx | Database["prisma"] = prisma) {
+    const site = await tx.website.findFirst({ where: { id, deletedAt: null, ...tenantWhere(actor, "websites:read") }, include: { cloudPod: true } });
     if (!site) throw new AppError("not_found", "website not found");
     return site;
   }
@@ -152,9 +152,9 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups }) {
 
     /** Removes the website's server block and files (DELETE_WEBSITE job); idempotent. */
     async deleteWebsite(actor: Actor, id: string, requestId: string) {
-      const site = await findWebsite(actor, id);
-      checkPermission(actor, "websites:delete", site.tenantId);
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
+        const site = await findWebsite(actor, id, tx);
+        checkPermission(actor, "websites:delete", site.tenantId);
         await tx.website.update({ where: { id }, data: { status: "deleting" } });
         const job = await enqueue({
           type: "DELETE_WEBSITE", payload: { websiteId: id, systemUser: site.cloudPod.systemUser, domain: site.domain },
