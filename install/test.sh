@@ -35,7 +35,10 @@ node -e '
   let passed = 0, failed = 0;
   for (const f of fs.readdirSync(process.argv[1])) {
     const r = JSON.parse(fs.readFileSync(process.argv[1] + "/" + f, "utf8"));
-    passed += r.numPassedTests; failed += r.numFailedTests + (r.numFailedTestSuites || 0) + (r.numPendingTests || 0);
+    // Failed and skipped tests both count as failed; so does a test file that could not run at all.
+    passed += r.numPassedTests;
+    failed += r.numTotalTests - r.numPassedTests;
+    failed += r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
   }
   console.log(`${passed} passed, ${failed} failed`);
 ' "$out"

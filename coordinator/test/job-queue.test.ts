@@ -9,7 +9,8 @@ describe("job queue on PostgreSQL", () => {
   let nodeB: string;
 
   beforeAll(async () => {
-    t = await startTestCoordinator({ MPANEL_JOB_LEASE_MS: "60000" });
+    // The background reaper is slowed down so that the test's own reapExpired() call is the one that reaps.
+    t = await startTestCoordinator({ MPANEL_JOB_LEASE_MS: "60000", MPANEL_REAPER_MS: "3600000" });
     const { prisma } = t.coordinator.database.db;
     nodeA = (await prisma.server.create({ data: { hostname: "a", roles: ["web"] } })).id;
     nodeB = (await prisma.server.create({ data: { hostname: "b", roles: ["web"] } })).id;
