@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { AgentConfig } from "./config";
-import { createNginx } from "./drivers/nginx";
+import { createServices } from "./services";
 import { enroll } from "./enroll";
 import { loadIdentity } from "./identity";
 import { JobJournal } from "./journal";
@@ -32,13 +32,12 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
     identity = await enroll({ coordinator: config.coordinator, token: join.token, caHash: join.caHash, roles: [...config.roles], hostname: config.hostname, stateDir: config.stateDir });
     log.info({ nodeId: identity.nodeId }, "enrolled");
   }
-  const { listen: _listen, ...driverConfig } = config.nginx;
-  const nginx = createNginx(driverConfig, log);
-  const nginxVersion = config.roles.includes("web") ? await nginx.version() : null;
+  const services = createServices(config, log);
+  const nginxVersion = config.roles.includes("web") ? await services.nginx.version() : null;
   const capabilities = nginxVersion ? [{ name: "nginx", version: nginxVersion }] : [];
   const journal = await JobJournal.open(config.stateDir);
   const session = new AgentSession(identity, { config, capabilities, log });
-  const runner = new JobRunner({ config, nginx, journal, log, output: session });
+  const runner = new JobRunner({ config, services, journal, log, output: session });
   session.attach(runner);
   const controller = new AbortController();
   const done = session.run(controller.signal);

@@ -2,6 +2,11 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { NodeRole } from "@mpanel/proto";
 import { z } from "zod";
+import { AcmeConfig } from "./drivers/acme";
+import { DatabasesConfig } from "./drivers/databases";
+import { MailConfig } from "./drivers/mail";
+import { PhpFpmConfig } from "./drivers/php-fpm";
+import { PowerDnsConfig } from "./drivers/powerdns";
 
 const AgentConfigSchema = z.strictObject({
   /** Coordinator gRPC address, host:port. */
@@ -23,13 +28,27 @@ const AgentConfigSchema = z.strictObject({
     probeUrl: z.url().default("http://127.0.0.1:80"),
     /** `listen` value of every server block (address:port). */
     listen: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("80"),
+    /** `listen` value of the HTTPS server of a site with a certificate (address:port). */
+    listenTls: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("443"),
     /** nginx's error log; its new lines are quoted when a reload does not take effect. */
     errorLog: z.string().startsWith("/").optional(),
     /** How long to wait for a reloaded config to serve (ms). */
     reloadTimeoutMs: z.number().int().min(100).max(120_000).optional(),
     /** How long the new config must answer consistently before a change counts as live (ms). */
     settleMs: z.number().int().min(0).max(10_000).optional(),
-  }).default({ binary: "/usr/sbin/nginx", confFile: "/etc/nginx/nginx.conf", sitesDir: "/etc/nginx/conf.d/mpanel", probeUrl: "http://127.0.0.1:80", listen: "80" }),
+  }).default({ binary: "/usr/sbin/nginx", confFile: "/etc/nginx/nginx.conf", sitesDir: "/etc/nginx/conf.d/mpanel", probeUrl: "http://127.0.0.1:80", listen: "80", listenTls: "443" }),
+  /** Web root every server block serves `/.well-known/acme-challenge/` from (HTTP-01, RFC 8555 section 8.3). */
+  acmeWebroot: z.string().startsWith("/").regex(/^[^\s"';{}\\]+$/, "must not contain spaces, quotes, ; { } or \\").default("/srv/mpanel/acme"),
+  /** PHP-FPM (web role); absent = static sites only. */
+  php: PhpFpmConfig.optional(),
+  /** ACME account and directory (web role); absent = no certificates. */
+  acme: AcmeConfig.optional(),
+  /** Postfix + Dovecot (mail role). */
+  mail: MailConfig.optional(),
+  /** MariaDB and PostgreSQL servers (db role). */
+  databases: DatabasesConfig.optional(),
+  /** PowerDNS Authoritative (dns role). */
+  powerdns: PowerDnsConfig.optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

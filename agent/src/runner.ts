@@ -1,7 +1,7 @@
 import { create, JobResultSchema, type JobAssignment, type JobResult, type JobType, jobTypes } from "@mpanel/proto";
 import type { Logger } from "pino";
 import type { AgentConfig } from "./config";
-import type { Nginx } from "./drivers/nginx";
+import type { AgentServices } from "./services";
 import { JobError, parsePayload, type JobContext } from "./jobs/define";
 import { handlers } from "./jobs/index";
 import type { JobJournal, JournalEntry } from "./journal";
@@ -25,7 +25,7 @@ function isJobType(type: string): type is JobType {
 export class JobRunner {
   private readonly running = new Map<string, AbortController>();
 
-  constructor(private readonly deps: { config: AgentConfig; nginx: Nginx; journal: JobJournal; log: Logger; output: RunnerOutput }) {}
+  constructor(private readonly deps: { config: AgentConfig; services: AgentServices; journal: JobJournal; log: Logger; output: RunnerOutput }) {}
 
   /** Ids of jobs running now. */
   runningIds(): string[] {
@@ -47,7 +47,7 @@ export class JobRunner {
     this.running.set(jobId, controller);
     const ctx: JobContext = {
       config: this.deps.config,
-      nginx: this.deps.nginx,
+      services: this.deps.services,
       log,
       signal: controller.signal,
       event: (level, message, progress) => {

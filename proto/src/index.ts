@@ -11,3 +11,4 @@ export const agentServiceDefinition = grpcServiceDefinition(AgentService);
 /** gRPC trailing-metadata key carrying the coordinator's error code (`token_used`, `node_revoked`, ...); agents branch on it, never on message text. */
 export const ERROR_CODE_METADATA_KEY = "mpanel-error-code";
 export * from "./jobs";
+export * from "./dns";

@@ -2,12 +2,13 @@ import type { JobPayload, JobType } from "@mpanel/proto";
 import { jobPayloads } from "@mpanel/proto";
 import type { Logger } from "pino";
 import type { AgentConfig } from "../config";
-import type { Nginx } from "../drivers/nginx";
+import type { AgentServices } from "../services";
 
 /** What a handler may use: the node's drivers, config, and a log that streams to the job's events. */
 export interface JobContext {
   config: AgentConfig;
-  nginx: Nginx;
+  /** Drivers of this node's daemons; `requireService` gets one or fails the job. */
+  services: AgentServices;
   /** Logs locally and sends the line to the coordinator as a JobEvent. */
   event(level: "info" | "warn" | "error", message: string, progress?: number): void;
   log: Logger;

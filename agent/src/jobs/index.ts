@@ -1,7 +1,12 @@
 import type { JobType } from "@mpanel/proto";
 import type { JobHandler } from "./define";
+import { dbHandlers } from "./db/index";
+import { dnsHandlers } from "./dns/index";
+import { mailHandlers } from "./mail/index";
 import { noop } from "./noop";
+import { tlsHandlers } from "./tls/index";
 import { createCloudPod, deleteCloudPod } from "./web/cloudpod";
+import { webExtraHandlers } from "./web/index";
 import { createWebsite, deleteWebsite } from "./web/website";
 
 /** Every job type this agent runs, in one place. */
@@ -10,5 +15,10 @@ export const handlers: { [T in JobType]: JobHandler<T> } = {
   DELETE_CLOUDPOD: deleteCloudPod,
   CREATE_WEBSITE: createWebsite,
   DELETE_WEBSITE: deleteWebsite,
+  ...webExtraHandlers,
+  ...tlsHandlers,
+  ...mailHandlers,
+  ...dbHandlers,
+  ...dnsHandlers,
   NOOP: noop,
 };

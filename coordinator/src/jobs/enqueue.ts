@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { jobPayloads, jobRoles, type JobPayload, type JobType } from "@mpanel/proto";
+import { jobPayloads, jobRoles, type JobInput, type JobType } from "@mpanel/proto";
 import type { Database, Prisma, Tx } from "../db/client";
 import { AppError } from "../errors";
 import type { JobTarget, Wakeups } from "./wakeups";
@@ -7,7 +7,7 @@ import type { JobTarget, Wakeups } from "./wakeups";
 /** A job to create. `targetServerId` pins it to a node; otherwise any node of the type's role takes it. */
 export interface EnqueueInput<T extends JobType = JobType> {
   type: T;
-  payload: JobPayload<T>;
+  payload: JobInput<T>;
   tenantId?: string | null;
   targetServerId?: string | null;
   maxAttempts?: number;

@@ -19,7 +19,7 @@ export const deleteCloudPod = defineJob({
   type: "DELETE_CLOUDPOD",
   async run(spec, ctx) {
     for (const domain of spec.domains) {
-      const outcome = await ctx.nginx.remove(serverBlockFile(domain), { host: domain });
+      const outcome = await ctx.services.nginx.remove(serverBlockFile(domain), { host: domain });
       ctx.event("info", `server block of ${domain}: ${outcome}`);
     }
     await rm(podRoot(ctx.config, spec.systemUser), { recursive: true, force: true });

@@ -25,7 +25,7 @@ export const createWebsite = defineJob({
     });
     const block = renderServerBlock({ websiteId: spec.websiteId, domain: spec.domain, aliases: spec.aliases, listen: ctx.config.nginx.listen, root });
     try {
-      const outcome = await ctx.nginx.apply(serverBlockFile(spec.domain), block.content, { host: spec.domain, revision: block.revision });
+      const outcome = await ctx.services.nginx.apply(serverBlockFile(spec.domain), block.content, { host: spec.domain, revision: block.revision });
       ctx.event("info", `server block ${outcome}; serving revision ${block.revision}`, 100);
       return { revision: block.revision, outcome };
     } catch (error) {
@@ -42,7 +42,7 @@ export const createWebsite = defineJob({
 export const deleteWebsite = defineJob({
   type: "DELETE_WEBSITE",
   async run(spec, ctx) {
-    const outcome = await ctx.nginx.remove(serverBlockFile(spec.domain), { host: spec.domain });
+    const outcome = await ctx.services.nginx.remove(serverBlockFile(spec.domain), { host: spec.domain });
     await rm(dirname(docRoot(ctx.config, spec.systemUser, spec.domain)), { recursive: true, force: true });
     ctx.event("info", `server block ${outcome}; files removed`, 100);
     return { outcome };

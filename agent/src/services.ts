@@ -1,0 +1,42 @@
+import type { Logger } from "pino";
+import type { AgentConfig } from "./config";
+import { createAcme, type Acme } from "./drivers/acme";
+import { createDatabaseServers, type DatabaseServers } from "./drivers/databases";
+import { createMailServer, type MailServer } from "./drivers/mail";
+import { createNginx, type Nginx } from "./drivers/nginx";
+import { createPhpFpm, type PhpFpm } from "./drivers/php-fpm";
+import { createPowerDns, type PowerDns } from "./drivers/powerdns";
+import { JobError } from "./jobs/define";
+
+/** The drivers of the daemons this node runs; a driver is absent when its config section is. */
+export interface AgentServices {
+  nginx: Nginx;
+  phpFpm?: PhpFpm;
+  acme?: Acme;
+  mail?: MailServer;
+  databases?: DatabaseServers;
+  powerdns?: PowerDns;
+}
+
+/** Builds every driver whose section `config` has. Throws what a driver factory throws (bad config). */
+export function createServices(config: AgentConfig, log: Logger): AgentServices {
+  const { listen: _listen, listenTls: _listenTls, ...nginxConfig } = config.nginx;
+  return {
+    nginx: createNginx(nginxConfig, log),
+    ...(config.php ? { phpFpm: createPhpFpm(config.php, log) } : {}),
+    ...(config.acme ? { acme: createAcme(config.acme, log) } : {}),
+    ...(config.mail ? { mail: createMailServer(config.mail, log) } : {}),
+    ...(config.databases ? { databases: createDatabaseServers(config.databases, log) } : {}),
+    ...(config.powerdns ? { powerdns: createPowerDns(config.powerdns, log) } : {}),
+  };
+}
+
+/**
+ * The driver `name`, or a non-retryable JobError("service_not_configured") naming the missing
+ * config section when this node does not run that daemon.
+ */
+export function requireService<K extends keyof AgentServices>(services: AgentServices, name: K): NonNullable<AgentServices[K]> {
+  const service = services[name];
+  if (!service) throw new JobError("service_not_configured", `this node has no ${name} configured`, false);
+  return service;
+}
