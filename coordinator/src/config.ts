@@ -27,6 +27,10 @@ const ConfigSchema = z.object({
   MPANEL_SESSION_TTL_MS: ms.default(12 * 3600_000),
   /** Lifetime of node client certificates (days); agents renew at 2/3 of it. */
   MPANEL_NODE_CERT_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** Nameservers (NS at the apex) of every hosted zone, comma separated host names; empty = `ns1.<zone>`. */
+  MPANEL_NAMESERVERS: z.string().regex(/^[a-z0-9.,-]*$/, "must be comma-separated host names").default(""),
+  /** How often the certificate renewal run looks for certificates past 2/3 of their lifetime (ms). */
+  MPANEL_RENEWAL_SCAN_MS: ms.default(60_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -9,7 +9,11 @@ import { connectDatabase, type DatabaseHandle } from "./db/connect";
 import { createDispatcher, type Dispatcher } from "./gateway/dispatcher";
 import { createGateway } from "./gateway/grpc-server";
 import { createLastSeen } from "./gateway/last-seen";
+import { createDatabaseService } from "./databases/service";
+import { createDnsService } from "./dns/service";
 import { createHostingService } from "./hosting/service";
+import { createMailService } from "./mail/service";
+import { createTlsService } from "./tls/service";
 import { createJobService } from "./jobs/service";
 import { createClaimBatcher } from "./jobs/claim-batcher";
 import { createResultBatcher } from "./jobs/result-batcher";
@@ -58,6 +62,8 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     nodeCertDays: config.MPANEL_NODE_CERT_DAYS,
   });
   const grpcPort = await gateway.listen(config.MPANEL_GRPC_HOST, config.MPANEL_GRPC_PORT);
+  const tls = createTlsService({ db, wakeups });
+  const dns = createDnsService({ db, wakeups, nameservers: config.MPANEL_NAMESERVERS.split(",").map((s) => s.trim()).filter(Boolean) });
   const app = await build({
     log,
     services: {
@@ -65,7 +71,11 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       tenants: createTenantService({ db }),
       joinTokens,
       servers: createServerService({ db, disconnect: (nodeId) => dispatcher.disconnect(nodeId) }),
-      hosting: createHostingService({ db, wakeups }),
+      hosting: createHostingService({ db, wakeups, dns }),
+      dns,
+      mail: createMailService({ db, wakeups }),
+      databases: createDatabaseService({ db, wakeups }),
+      tls,
       jobs: createJobService({ db }),
       ready: async () => {
         await db.pool.query("SELECT 1");
@@ -73,6 +83,9 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     },
   });
   const httpUrl = await app.listen({ host: config.MPANEL_HTTP_HOST, port: config.MPANEL_HTTP_PORT });
+  const renewals = setInterval(() => {
+    tls.scheduleRenewals().catch((error: unknown) => log.error({ err: error }, "certificate renewal run failed"));
+  }, config.MPANEL_RENEWAL_SCAN_MS);
   const reaper = setInterval(() => {
     store.reapExpired().catch((error: unknown) => log.error({ err: error }, "lease reaper failed"));
   }, config.MPANEL_REAPER_MS);
@@ -82,6 +95,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     app, database, store, dispatcher, wakeups, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
+      clearInterval(renewals);
       store.stop();
       await gateway.close();
       dispatcher.close();

@@ -8,6 +8,11 @@ export const permissions = [
   "servers:read", "servers:manage",
   "cloudpods:read", "cloudpods:create", "cloudpods:delete",
   "websites:read", "websites:create", "websites:delete",
+  "cloudpods:suspend",
+  "domains:read", "domains:create", "domains:delete", "dns:write",
+  "email:read", "email:write", "email:delete",
+  "databases:read", "databases:create", "databases:write", "databases:delete",
+  "ssl:read", "ssl:manage",
   "jobs:read",
   "audit:read",
 ] as const;
@@ -16,6 +21,10 @@ export type Permission = (typeof permissions)[number];
 const tenantPermissions: Permission[] = [
   "cloudpods:read", "cloudpods:create", "cloudpods:delete",
   "websites:read", "websites:create", "websites:delete",
+  "domains:read", "domains:create", "domains:delete", "dns:write",
+  "email:read", "email:write", "email:delete",
+  "databases:read", "databases:create", "databases:write", "databases:delete",
+  "ssl:read", "ssl:manage",
   "jobs:read", "users:read",
 ];
 
@@ -25,7 +34,7 @@ export const seededRoles: Record<string, { scope: "platform" | "tenant"; descrip
   PLATFORM_ADMIN: { scope: "platform", description: "Runs tenants, servers and hosting", grants: permissions.filter((p) => p !== "users:manage") },
   TENANT_OWNER: { scope: "tenant", description: "Owns a tenant's services", grants: [...tenantPermissions, "users:manage"] },
   TENANT_ADMIN: { scope: "tenant", description: "Manages a tenant's services", grants: tenantPermissions },
-  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "jobs:read"] },
+  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "domains:read", "email:read", "databases:read", "ssl:read", "jobs:read"] },
 };
 
 /**

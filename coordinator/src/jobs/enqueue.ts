@@ -15,6 +15,8 @@ export interface EnqueueInput<T extends JobType = JobType> {
   idempotencyKey?: string;
   /** Jobs that must succeed before this one becomes claimable. */
   dependsOn?: string[];
+  /** The CloudPod whose workflow this job is a step of (its status follows these jobs). */
+  cloudPodId?: string;
 }
 
 /** Enqueues inside a transaction; the jobs are announced to agents only after COMMIT. */
@@ -48,6 +50,7 @@ export async function withJobs<R>(db: Database, wakeups: Wakeups, fn: (tx: Tx, e
           targetRole: target.role,
           maxAttempts: input.maxAttempts ?? 5,
           idempotencyKey: input.idempotencyKey ?? null,
+          cloudPodId: input.cloudPodId ?? null,
           dependsOn: input.dependsOn?.length ? { create: input.dependsOn.map((dependsOnJobId) => ({ dependsOnJobId })) } : undefined,
         },
       });

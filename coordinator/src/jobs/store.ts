@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from "pg";
 import type { Logger } from "pino";
 import type { JobTarget, Wakeups } from "./wakeups";
-import { jobHooks } from "./hooks";
+import { runJobHooks } from "./hooks";
 
 /** A job handed to an agent. `leaseDeadline` is when the lease lapses unless extended. */
 export interface ClaimedJob {
@@ -111,9 +111,9 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
   }
 
   /** Fails every queued job downstream of `jobId`, running their failure hooks. */
-  async function failDependents(client: PoolClient, jobId: string): Promise<void> {
+  async function failDependents(client: PoolClient, jobId: string, wake: (target: JobTarget) => void): Promise<void> {
     const failed = await client.query<{ id: string; type: string; payload: unknown; tenant_id: string | null }>(FAIL_DEPENDENTS_SQL, [jobId]);
-    for (const row of failed.rows) await jobHooks[row.type]?.(client, { ...row, success: false });
+    for (const row of failed.rows) await runJobHooks(client, { ...row, success: false }, wake);
   }
 
   return {
@@ -185,8 +185,9 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
           woken.push({ target: { serverId: job.target_server_id, role: job.target_role }, delayMs });
           return true;
         }
-        await jobHooks[job.type]?.(client, { id: outcome.jobId, type: job.type, payload: job.payload, tenant_id: job.tenant_id, success: outcome.success, result: outcome.result });
-        if (status === "failed") await failDependents(client, outcome.jobId);
+        const wake = (target: JobTarget) => woken.push({ target, delayMs: 0 });
+        await runJobHooks(client, { id: outcome.jobId, type: job.type, payload: job.payload, tenant_id: job.tenant_id, success: outcome.success, result: outcome.result }, wake);
+        if (status === "failed") await failDependents(client, outcome.jobId, wake);
         else {
           const next = await client.query<{ target_server_id: string | null; target_role: string | null }>(
             `SELECT j.target_server_id, j.target_role FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
@@ -220,7 +221,8 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
           [batch.map((b) => b.jobId), batch.map((b) => b.serverId), batch.map((b) => JSON.stringify(b.result ?? null))],
         );
         const results = new Map(batch.map((b) => [b.jobId, b.result]));
-        for (const row of rows) await jobHooks[row.type]?.(client, { ...row, success: true, result: results.get(row.id) });
+        const wake = (target: JobTarget) => woken.push(target);
+        for (const row of rows) await runJobHooks(client, { ...row, success: true, result: results.get(row.id) }, wake);
         const ids = rows.map((r) => r.id);
         const next = await client.query<{ target_server_id: string | null; target_role: string | null }>(
           `SELECT DISTINCT j.target_server_id, j.target_role FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
@@ -278,8 +280,9 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
             [row.id, row.status === "queued" ? `lease expired during attempt ${row.attempts}; requeued` : `lease expired during attempt ${row.attempts}; no attempts left`]);
           if (row.status === "queued") woken.push({ serverId: row.target_server_id, role: row.target_role });
           else {
-            await jobHooks[row.type]?.(client, { ...row, success: false });
-            await failDependents(client, row.id);
+            const wake = (target: JobTarget) => woken.push(target);
+            await runJobHooks(client, { ...row, success: false }, wake);
+            await failDependents(client, row.id, wake);
           }
         }
         return rows.map((r) => r.id);
