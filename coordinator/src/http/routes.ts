@@ -3,12 +3,20 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AuthService } from "../auth/service";
 import { csrfFor } from "../auth/service";
+import { registerDatabaseRoutes } from "../databases/routes";
+import type { DatabaseService } from "../databases/service";
+import { registerDnsRoutes } from "../dns/routes";
+import type { DnsService } from "../dns/service";
 import type { HostingService } from "../hosting/service";
-import { CloudPodInput, HostingListQuery, WebsiteInput } from "../hosting/service";
+import { registerMailRoutes } from "../mail/routes";
+import type { MailService } from "../mail/service";
+import { registerTlsRoutes } from "../tls/routes";
+import type { TlsService } from "../tls/service";
+import { CloudPodInput, HostingListQuery, ProvisionInput, WebsiteInput } from "../hosting/service";
 import type { JobService } from "../jobs/service";
 import { JobListQuery } from "../jobs/service";
 import { JoinTokenInput, type JoinTokenService } from "../nodes/join-tokens";
-import { ServerListQuery, type ServerService } from "../nodes/servers";
+import { ServerListQuery, ServerPatch, type ServerService } from "../nodes/servers";
 import { TenantInput, TenantListQuery, type TenantService } from "../tenants/service";
 import { actorOf, CSRF_COOKIE, SESSION_COOKIE } from "./auth-hook";
 
@@ -19,6 +27,10 @@ export interface ApiServices {
   joinTokens: JoinTokenService;
   servers: ServerService;
   hosting: HostingService;
+  dns: DnsService;
+  mail: MailService;
+  databases: DatabaseService;
+  tls: TlsService;
   jobs: JobService;
   /** Readiness: resolves when the database answers. */
   ready(): Promise<void>;
@@ -75,6 +87,8 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
     reply.status(201).send({ data: await s.joinTokens.create(actorOf(req), req.body, req.id) }));
   app.get("/api/admin/servers", { schema: { querystring: ServerListQuery, tags: ["servers"] } }, async (req) => s.servers.list(actorOf(req), req.query));
   app.get("/api/admin/servers/:id", { schema: { params: IdParams, tags: ["servers"] } }, async (req) => ({ data: await s.servers.get(actorOf(req), req.params.id) }));
+  app.patch("/api/admin/servers/:id", { schema: { params: IdParams, body: ServerPatch, tags: ["servers"] } }, async (req) =>
+    ({ data: await s.servers.update(actorOf(req), req.params.id, req.body, req.id) }));
   app.post("/api/admin/servers/:id/revoke", { schema: { params: IdParams, tags: ["servers"] } }, async (req) =>
     ({ data: await s.servers.revoke(actorOf(req), req.params.id, req.id) }));
 
@@ -85,12 +99,28 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   app.delete("/api/admin/cloudpods/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
     reply.status(202).send({ data: await s.hosting.deleteCloudPod(actorOf(req), req.params.id, req.id) }));
 
+  app.post("/api/admin/hosting/cloudpods", { schema: { body: ProvisionInput, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.provisionCloudPod(actorOf(req), req.body, req.id) }));
+  app.get("/api/admin/hosting/cloudpods", { schema: { querystring: HostingListQuery, tags: ["hosting"] } }, async (req) => s.hosting.listCloudPods(actorOf(req), req.query));
+  app.get("/api/admin/hosting/cloudpods/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req) => ({ data: await s.hosting.getCloudPod(actorOf(req), req.params.id) }));
+  app.post("/api/admin/hosting/cloudpods/:id/retry", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.retryCloudPod(actorOf(req), req.params.id, req.id) }));
+  app.post("/api/admin/hosting/cloudpods/:id/suspend", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.setSuspended(actorOf(req), req.params.id, true, req.id) }));
+  app.post("/api/admin/hosting/cloudpods/:id/unsuspend", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
+    reply.status(202).send({ data: await s.hosting.setSuspended(actorOf(req), req.params.id, false, req.id) }));
+
   app.post("/api/admin/websites", { schema: { body: WebsiteInput, tags: ["hosting"] } }, async (req, reply) =>
     reply.status(202).send({ data: await s.hosting.createWebsite(actorOf(req), req.body, req.id) }));
   app.get("/api/admin/websites", { schema: { querystring: HostingListQuery, tags: ["hosting"] } }, async (req) => s.hosting.listWebsites(actorOf(req), req.query));
   app.get("/api/admin/websites/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req) => ({ data: await s.hosting.getWebsite(actorOf(req), req.params.id) }));
   app.delete("/api/admin/websites/:id", { schema: { params: IdParams, tags: ["hosting"] } }, async (req, reply) =>
     reply.status(202).send({ data: await s.hosting.deleteWebsite(actorOf(req), req.params.id, req.id) }));
+
+  registerDnsRoutes(root, s.dns);
+  registerMailRoutes(root, s.mail);
+  registerDatabaseRoutes(root, s.databases);
+  registerTlsRoutes(root, s.tls);
 
   app.get("/api/admin/jobs", { schema: { querystring: JobListQuery, tags: ["jobs"] } }, async (req) => s.jobs.list(actorOf(req), req.query));
   app.get("/api/admin/jobs/:id", { schema: { params: IdParams, tags: ["jobs"] } }, async (req) => ({ data: await s.jobs.get(actorOf(req), req.params.id) }));
