@@ -13,7 +13,7 @@ import { createDatabaseService } from "./databases/service";
 import { createDnsService } from "./dns/service";
 import { createHostingService } from "./hosting/service";
 import { createMailService } from "./mail/service";
-import { createTlsService } from "./tls/service";
+import { createTlsService, type TlsService } from "./tls/service";
 import { createJobService } from "./jobs/service";
 import { createClaimBatcher } from "./jobs/claim-batcher";
 import { createResultBatcher } from "./jobs/result-batcher";
@@ -31,6 +31,8 @@ export interface Coordinator {
   store: JobStore;
   dispatcher: Dispatcher;
   wakeups: Wakeups;
+  /** The certificate service (its renewal run is on a timer; tests call it directly). */
+  tls: TlsService;
   httpUrl: string;
   grpcPort: number;
   /** `sha256:<hex>` of the CA certificate: what agents pin at enrollment. */
@@ -92,7 +94,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const caHash = caFingerprint(ca.certPem);
   log.info({ httpUrl, grpcPort, caHash }, "coordinator started");
   return {
-    app, database, store, dispatcher, wakeups, httpUrl, grpcPort, caHash,
+    app, database, store, dispatcher, wakeups, tls, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
       clearInterval(renewals);

@@ -4,7 +4,7 @@ import type { RunningAgent } from "../../agent/src/agent";
 import { registeredRoutes } from "../src/app";
 import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
 
-type Kind = "tenant" | "website" | "cloudpod" | "job" | "server";
+type Kind = "tenant" | "website" | "cloudpod" | "job" | "server" | "domain" | "certificate";
 type Ids = Record<Kind, string>;
 /** What each route must answer. `other`: B's owner calling it on A's `id` (or with `body` naming A). */
 type Expected = { public: true } | { id?: Kind; other: number; body?: (a: Ids) => unknown };
@@ -26,6 +26,25 @@ const table: Record<string, Expected> = {
   "GET /api/admin/servers": { other: 403 },
   "GET /api/admin/servers/:id": { id: "server", other: 403 },
   "POST /api/admin/servers/:id/revoke": { id: "server", other: 403 },
+  "PATCH /api/admin/servers/:id": { id: "server", other: 403, body: () => ({ region: "elsewhere" }) },
+  "POST /api/admin/hosting/cloudpods": { other: 404, body: (a) => ({ tenantId: a.tenant, domain: "intruder-pod.example.com" }) },
+  "GET /api/admin/hosting/cloudpods": { other: 200 },
+  "GET /api/admin/hosting/cloudpods/:id": { id: "cloudpod", other: 404 },
+  "POST /api/admin/hosting/cloudpods/:id/retry": { id: "cloudpod", other: 404 },
+  "POST /api/admin/hosting/cloudpods/:id/suspend": { id: "cloudpod", other: 404 },
+  "POST /api/admin/hosting/cloudpods/:id/unsuspend": { id: "cloudpod", other: 404 },
+  "POST /api/admin/domains": { other: 404, body: (a) => ({ tenantId: a.tenant, name: "intruder-domain.example.com", dns: false }) },
+  "GET /api/admin/domains": { other: 200 },
+  "GET /api/admin/domains/:id": { id: "domain", other: 404 },
+  "DELETE /api/admin/domains/:id": { id: "domain", other: 404 },
+  "GET /api/admin/domains/:id/records": { id: "domain", other: 404 },
+  "POST /api/admin/domains/:id/records": { id: "domain", other: 404, body: () => ({ name: "www", type: "A", content: "127.0.0.9" }) },
+  "PATCH /api/admin/domains/:id/records/:recordId": { id: "domain", other: 404, body: () => ({ ttl: 600 }) },
+  "DELETE /api/admin/domains/:id/records/:recordId": { id: "domain", other: 404 },
+  "POST /api/admin/ssl/certificates": { other: 404, body: (a) => ({ websiteId: a.website }) },
+  "GET /api/admin/ssl/certificates": { other: 200 },
+  "GET /api/admin/ssl/certificates/:id": { id: "certificate", other: 404 },
+  "POST /api/admin/ssl/certificates/:id/renew": { id: "certificate", other: 404 },
   "POST /api/admin/cloudpods": { other: 404, body: (a) => ({ tenantId: a.tenant, name: "intruder" }) },
   "GET /api/admin/cloudpods": { other: 200 },
   "GET /api/admin/cloudpods/:id": { id: "cloudpod", other: 404 },
@@ -87,7 +106,8 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
     return { websiteId: website.id, cloudPodId: website.cloudPodId, jobId };
   }
 
-  const withIds = (url: string, id: string): string => url.replace(":id", id);
+  /** Puts `id` for `:id` and a fresh UUID for any other parameter (`:recordId`, ...). */
+  const withIds = (url: string, id: string): string => url.replace(":id", id).replace(/:[A-Za-z]+/g, () => randomUUID());
   const authRoutes = (): Array<{ method: string; url: string }> =>
     routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && key(r) !== "POST /api/auth/login");
 
@@ -102,7 +122,14 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
     ownerA = tenantA.owner;
     ownerB = b.owner;
     const site = await createSite(tenantA.id, "a-site.example.com");
-    Object.assign(a, { tenant: tenantA.id, website: site.websiteId, cloudpod: site.cloudPodId, job: site.jobId, server: agent.nodeId });
+    const domain = await t.api("POST", "/api/admin/domains", { tenantId: tenantA.id, name: "a-domain.example.com", dns: false });
+    expect(domain.status).toBe(202);
+    const certificate = await t.api("POST", "/api/admin/ssl/certificates", { websiteId: site.websiteId });
+    expect(certificate.status).toBe(202);
+    Object.assign(a, {
+      tenant: tenantA.id, website: site.websiteId, cloudpod: site.cloudPodId, job: site.jobId, server: agent.nodeId,
+      domain: (domain.body.data?.domain as { id: string }).id, certificate: String(certificate.body.data?.certificateId),
+    });
     await createSite(tenantB, "b-site.example.com");
   });
   afterAll(async () => {
@@ -190,7 +217,8 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
   it("left tenant A and the node untouched", async () => {
     expect((await t.api("GET", `/api/admin/tenants/${a.tenant}`)).body.data?.status).toBe("active");
     expect((await t.api("GET", `/api/admin/websites/${a.website}`)).body.data?.status).toBe("active");
-    expect((await t.api("GET", `/api/admin/cloudpods/${a.cloudpod}`)).body.data?.status).toBe("active");
+    expect((await t.api("GET", `/api/admin/cloudpods/${a.cloudpod}`)).body.data?.status).toBe("running");
+    expect((await t.api("GET", `/api/admin/domains/${a.domain}`)).body.data?.status).toBe("active");
     expect((await t.api("GET", `/api/admin/servers/${a.server}`)).body.data?.status).toBe("online");
     const total = (await t.api("GET", "/api/admin/tenants")).body.meta?.total;
     expect(total).toBe(2);

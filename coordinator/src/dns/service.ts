@@ -46,16 +46,17 @@ function nameserversFor(zone: string, configured: readonly string[]): string[] {
   return configured.length > 0 ? [...configured] : [`ns1.${zone}`];
 }
 
+function fieldError(field: string, message: string): AppError {
+  return new AppError("validation", `${field}: ${message}`, [{ field, message }]);
+}
+
 /** The owner name of a record given relative to `zone` ("@", "", "www") or absolute ("www.example.com."). Throws a validation error on `name`. */
 function ownerIn(zone: string, name: string): string {
   const absolute = name === "@" || name === "" ? `${zone}.` : name.endsWith(".") ? name : `${name}.${zone}.`;
   const owner = normalizeOwner(absolute);
-  if (owner === null) throw new AppError("validation", "name: must be a DNS name", [{ field: "name", message: "must be a DNS name: labels of a-z, 0-9, - or _ (a leading * allowed)" }]);
+  if (owner === null) throw fieldError("name", "must be a DNS name: labels of a-z, 0-9, - or _ (a leading * allowed)");
+  if (owner !== `${zone}.` && !owner.endsWith(`.${zone}.`)) throw fieldError("name", `must be inside the zone ${zone}`);
   return owner;
-}
-
-function fieldError(field: string, message: string): AppError {
-  return new AppError("validation", `${field}: ${message}`, [{ field, message }]);
 }
 
 /**

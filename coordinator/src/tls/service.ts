@@ -66,7 +66,7 @@ export function createTlsService(deps: { db: Database; wakeups: Wakeups }) {
     async create(actor: Actor, input: z.output<typeof CertificateInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
         const site = await tx.website.findFirst({ where: { id: input.websiteId, deletedAt: null, ...tenantWhere(actor, "websites:read") } });
-        if (!site) throw new AppError("validation", "websiteId: unknown website", [{ field: "websiteId", message: "unknown website" }]);
+        if (!site) throw new AppError("not_found", "website not found");
         checkPermission(actor, "ssl:manage", site.tenantId);
         const out = await requestCertificate(tx, enqueue, { websiteId: site.id });
         await audit(tx, { action: "SSL_ISSUE_REQUESTED", targetType: "tls_certificate", targetId: out.certificateId, tenantId: site.tenantId, actorUserId: actor.userId, requestId, data: { websiteId: site.id, jobId: out.jobId } });
