@@ -15,6 +15,8 @@ export interface PrivateNginx {
   confFile: string;
   sitesDir: string;
   port: number;
+  /** The HTTPS port when one was asked for: sites listen on 127.0.0.1:<tlsPort> ssl; unknown SNI names get the handshake refused. */
+  tlsPort?: number;
   /** "http://127.0.0.1:<port>" */
   probeUrl: string;
   /** Ready for createNginx (binary, prefix, confFile, sitesDir, probeUrl, errorLog). */
@@ -37,8 +39,13 @@ function catchAll(port: number, flags: string): string[] {
   return ["  server {", `    listen 127.0.0.1:${port}${flags};`, "    server_name _;", "    return 404;", "  }"];
 }
 
+/** A TLS `default_server` refusing the handshake for names no site claims (nginx >= 1.19.4), so it needs no certificate. */
+function tlsCatchAll(port: number): string[] {
+  return ["  server {", `    listen 127.0.0.1:${port} ssl default_server;`, "    server_name _;", "    ssl_reject_handshake on;", "  }"];
+}
+
 /** The main config text; every path absolute. */
-function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asRoot: boolean; firstSiteIsDefault: boolean }): string {
+function renderMainConf(p: { prefix: string; port: number; tlsPort?: number; sitesDir: string; asRoot: boolean; firstSiteIsDefault: boolean }): string {
   const at = (...parts: string[]) => join(p.prefix, ...parts);
   return [
     "# written by mPanel (private nginx); server blocks live in the sites directory",
@@ -55,6 +62,7 @@ function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asR
     "  server_names_hash_bucket_size 128;",
     "  server_names_hash_max_size 65536;",
     ...(p.firstSiteIsDefault ? [] : catchAll(p.port, " default_server")),
+    ...(p.tlsPort === undefined ? [] : tlsCatchAll(p.tlsPort)),
     // Only *.conf: the driver's <name>.conf.new and .bak files are never loaded.
     `  include ${join(p.sitesDir, "*.conf")};`,
     // Listed after the sites and not marked default: nginx then sends unknown hosts to the first site.
@@ -68,18 +76,21 @@ function renderMainConf(p: { prefix: string; port: number; sitesDir: string; asR
  * Creates the prefix layout and writes `<prefix>/conf/nginx.conf` (overwriting it); starts nothing.
  * Unknown hosts get 404 from a catch-all `default_server`; with `firstSiteIsDefault` (the quick
  * start) they go to the first site instead, so its demo site also answers at http://127.0.0.1:<port>/.
- * `prefix` is made absolute and must consist of [A-Za-z0-9._/-]; `port` is an integer 1..65535;
+ * With `tlsPort`, a TLS catch-all on 127.0.0.1:<tlsPort> refuses unknown names (sites add their own `listen ... ssl`).
+ * `prefix` is made absolute and must consist of [A-Za-z0-9._/-]; `port` and `tlsPort` are integers 1..65535;
  * `binary` defaults to /usr/sbin/nginx. Throws NginxError("invalid_argument") or an fs error.
  */
-export async function writePrivateNginxConfig(opts: { prefix: string; port: number; binary?: string; firstSiteIsDefault?: boolean }): Promise<Omit<PrivateNginx, "stop" | "pid">> {
+export async function writePrivateNginxConfig(opts: { prefix: string; port: number; tlsPort?: number; binary?: string; firstSiteIsDefault?: boolean }): Promise<Omit<PrivateNginx, "stop" | "pid">> {
   const prefix = resolve(opts.prefix);
   if (!SAFE_PATH.test(prefix)) throw new NginxError("invalid_argument", `unsafe nginx prefix: ${JSON.stringify(prefix)}`);
-  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new NginxError("invalid_argument", `invalid port: ${opts.port}`);
+  for (const port of [opts.port, ...(opts.tlsPort === undefined ? [] : [opts.tlsPort])]) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NginxError("invalid_argument", `invalid port: ${port}`);
+  }
   const confFile = join(prefix, "conf", "nginx.conf");
   const sitesDir = join(prefix, "sites");
   for (const dir of ["conf", "sites", "logs", "tmp"]) await mkdir(join(prefix, dir), { recursive: true });
   const asRoot = process.getuid?.() === 0;
-  await writeFile(confFile, renderMainConf({ prefix, port: opts.port, sitesDir, asRoot, firstSiteIsDefault: opts.firstSiteIsDefault ?? false }), { mode: 0o644 });
+  await writeFile(confFile, renderMainConf({ prefix, port: opts.port, ...(opts.tlsPort === undefined ? {} : { tlsPort: opts.tlsPort }), sitesDir, asRoot, firstSiteIsDefault: opts.firstSiteIsDefault ?? false }), { mode: 0o644 });
   const probeUrl = `http://127.0.0.1:${opts.port}`;
   const driverConfig: NginxDriverConfig = {
     binary: opts.binary ?? DEFAULT_BINARY,
@@ -89,11 +100,11 @@ export async function writePrivateNginxConfig(opts: { prefix: string; port: numb
     probeUrl,
     errorLog: join(prefix, "logs", "error.log"),
   };
-  return { prefix, confFile, sitesDir, port: opts.port, probeUrl, driverConfig };
+  return { prefix, confFile, sitesDir, port: opts.port, ...(opts.tlsPort === undefined ? {} : { tlsPort: opts.tlsPort }), probeUrl, driverConfig };
 }
 
-/** Whether a process exists and is not a zombie. */
-async function alive(pid: number): Promise<boolean> {
+/** Whether process `pid` exists and is not a zombie (reads /proc/<pid>/stat). Never throws. */
+export async function alive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -103,8 +114,8 @@ async function alive(pid: number): Promise<boolean> {
   return !/^\d+ \(.*\) Z/.test(stat);
 }
 
-/** Sends a signal, ignoring a process that is already gone. */
-function signal(pid: number, sig: NodeJS.Signals): void {
+/** Sends `sig` to `pid`, ignoring a process that is already gone. Never throws. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch {
@@ -112,14 +123,14 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** The pid in a pid file, or undefined. */
-async function readPid(pidFile: string): Promise<number | undefined> {
+/** The positive integer pid in `pidFile`, or undefined when it is missing or unparsable. Never throws. */
+export async function readPid(pidFile: string): Promise<number | undefined> {
   const n = Number.parseInt(await readFile(pidFile, "utf8").catch(() => ""), 10);
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-/** Polls `check` every 20 ms until it returns true (→ true) or `ms` pass (→ false). */
-async function until(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+/** Polls `check` every 20 ms until it returns true (→ true) or `ms` milliseconds pass (→ false). Rejects with what `check` throws. */
+export async function until(ms: number, check: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return true;
@@ -136,7 +147,7 @@ async function until(ms: number, check: () => Promise<boolean>): Promise<boolean
  * Throws NginxError("start_failed", output = nginx stderr, else the error log lines written meanwhile), e.g. when the
  * port is taken or an nginx already runs under this prefix; NginxError("invalid_argument") as above.
  */
-export async function startPrivateNginx(opts: { prefix: string; port: number; binary?: string; daemon?: boolean; firstSiteIsDefault?: boolean }): Promise<PrivateNginx> {
+export async function startPrivateNginx(opts: { prefix: string; port: number; tlsPort?: number; binary?: string; daemon?: boolean; firstSiteIsDefault?: boolean }): Promise<PrivateNginx> {
   const info = await writePrivateNginxConfig(opts);
   const { prefix, confFile } = info;
   const { binary, errorLog = join(prefix, "logs", "error.log") } = info.driverConfig;

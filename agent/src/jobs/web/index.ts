@@ -1,7 +1,8 @@
 import type { JobType } from "@mpanel/proto";
-import { defineJob, JobError, type JobHandler } from "../define";
+import type { JobHandler } from "../define";
+import { suspendCloudPod } from "./cloudpod";
 
-/** Handlers of this role (being written). */
+/** Handlers of this role not listed one by one in jobs/index.ts. */
 export const webExtraHandlers = {
-  SUSPEND_CLOUDPOD: defineJob({ type: "SUSPEND_CLOUDPOD", run() { throw new JobError("not_implemented", "SUSPEND_CLOUDPOD is not implemented yet", false); } }),
+  SUSPEND_CLOUDPOD: suspendCloudPod,
 } satisfies { [T in JobType]?: JobHandler<T> };
