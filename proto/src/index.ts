@@ -12,3 +12,4 @@ export const agentServiceDefinition = grpcServiceDefinition(AgentService);
 export const ERROR_CODE_METADATA_KEY = "mpanel-error-code";
 export * from "./jobs";
 export * from "./dns";
+export * from "./db-passwords";

@@ -114,10 +114,16 @@ export const DeleteMailAlias = z.strictObject({ aliasId: z.uuid(), domain: Domai
 /** Database engines a db node runs. */
 export const DbEngine = z.enum(["mariadb", "postgresql"]);
 export type DbEngine = z.infer<typeof DbEngine>;
+/** System databases of MariaDB and PostgreSQL; a tenant's database never takes these names. */
+const RESERVED_DB_NAMES = new Set(["mysql", "information_schema", "performance_schema", "sys", "postgres", "template0", "template1"]);
+/** Administrative accounts of MariaDB and PostgreSQL (and the names installers use for them). */
+const RESERVED_DB_USERS = new Set(["root", "mysql", "mariadb", "postgres", "admin", "debian_sys_maint", "pg_monitor", "pg_read_all_data", "pg_write_all_data", "replication"]);
 /** A database name valid unquoted in both engines: a-z first, then a-z, 0-9, _; at most 63 characters. */
-export const DbName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be 1-63 characters: a-z first, then a-z, 0-9 or _");
+export const DbName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "must be 1-63 characters: a-z first, then a-z, 0-9 or _")
+  .refine((name) => !RESERVED_DB_NAMES.has(name), "is reserved for the database server itself");
 /** A database user name: 3-32 characters, a-z first, then a-z, 0-9, _. */
-export const DbUserName = z.string().regex(/^[a-z][a-z0-9_]{2,31}$/, "must be 3-32 characters: a-z first, then a-z, 0-9 or _");
+export const DbUserName = z.string().regex(/^[a-z][a-z0-9_]{2,31}$/, "must be 3-32 characters: a-z first, then a-z, 0-9 or _")
+  .refine((name) => !RESERVED_DB_USERS.has(name), "is reserved for the database server itself");
 /**
  * What the db node stores instead of a password: MariaDB's mysql_native_password hash
  * (`*` + 40 upper-case hex) or PostgreSQL's SCRAM-SHA-256 verifier (RFC 7677 / PostgreSQL's
