@@ -1,8 +1,9 @@
 import type { JobType } from "@mpanel/proto";
-import { defineJob, JobError, type JobHandler } from "../define";
+import type { JobHandler } from "../define";
+import { deleteDnsZone, dnsZoneSync } from "./zone";
 
-/** Handlers of this role (being written). */
+/** Handlers of the dns role (PowerDNS Authoritative through its HTTP API). */
 export const dnsHandlers = {
-  DNS_ZONE_SYNC: defineJob({ type: "DNS_ZONE_SYNC", run() { throw new JobError("not_implemented", "DNS_ZONE_SYNC is not implemented yet", false); } }),
-  DELETE_DNS_ZONE: defineJob({ type: "DELETE_DNS_ZONE", run() { throw new JobError("not_implemented", "DELETE_DNS_ZONE is not implemented yet", false); } }),
+  DNS_ZONE_SYNC: dnsZoneSync,
+  DELETE_DNS_ZONE: deleteDnsZone,
 } satisfies { [T in JobType]?: JobHandler<T> };
