@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { AgentConfig } from "./config";
-import { createServices } from "./services";
+import { closeServices, createServices } from "./services";
 import { enroll } from "./enroll";
 import { loadIdentity } from "./identity";
 import { JobJournal } from "./journal";
@@ -52,6 +52,7 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
       controller.abort();
       session.close();
       await done.catch(() => undefined);
+      await closeServices(services);
     },
   };
 }

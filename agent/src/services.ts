@@ -24,11 +24,16 @@ export function createServices(config: AgentConfig, log: Logger): AgentServices 
   return {
     nginx: createNginx(nginxConfig, log),
     ...(config.php ? { phpFpm: createPhpFpm(config.php, log) } : {}),
-    ...(config.acme ? { acme: createAcme(config.acme, log) } : {}),
+    ...(config.acme ? { acme: createAcme(config.acme, log, config.stateDir) } : {}),
     ...(config.mail ? { mail: createMailServer(config.mail, log) } : {}),
     ...(config.databases ? { databases: createDatabaseServers(config.databases, log) } : {}),
     ...(config.powerdns ? { powerdns: createPowerDns(config.powerdns, log) } : {}),
   };
+}
+
+/** Releases what drivers hold open (database connection pools); safe to call twice. */
+export async function closeServices(services: AgentServices): Promise<void> {
+  await services.databases?.close();
 }
 
 /**

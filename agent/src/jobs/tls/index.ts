@@ -1,8 +1,15 @@
 import type { JobType } from "@mpanel/proto";
-import { defineJob, JobError, type JobHandler } from "../define";
+import { defineJob, type JobHandler } from "../define";
+import { obtainCertificate } from "./certificate-job";
 
-/** Handlers of this role (being written). */
+/** ISSUE_SSL: obtains and installs a certificate unless a fresh one for the same names is installed (see obtainCertificate). */
+export const issueSsl = defineJob({ type: "ISSUE_SSL", run: (payload, ctx) => obtainCertificate("issue", payload, ctx) });
+
+/** RENEW_SSL: always orders a new certificate and swaps it in without downtime (see obtainCertificate). */
+export const renewSsl = defineJob({ type: "RENEW_SSL", run: (payload, ctx) => obtainCertificate("renew", payload, ctx) });
+
+/** Handlers of the TLS part of the web role. */
 export const tlsHandlers = {
-  ISSUE_SSL: defineJob({ type: "ISSUE_SSL", run() { throw new JobError("not_implemented", "ISSUE_SSL is not implemented yet", false); } }),
-  RENEW_SSL: defineJob({ type: "RENEW_SSL", run() { throw new JobError("not_implemented", "RENEW_SSL is not implemented yet", false); } }),
+  ISSUE_SSL: issueSsl,
+  RENEW_SSL: renewSsl,
 } satisfies { [T in JobType]?: JobHandler<T> };
