@@ -1,15 +1,17 @@
 /**
  * Quick start orchestration (run by install/quickstart.sh with Node 24): starts, in ./var,
- * a private nginx (127.0.0.1:MPANEL_SITE_PORT, default 8081), the coordinator
+ * a private nginx (127.0.0.1:MPANEL_SITE_PORT, default 8081) and PHP-FPM, the coordinator
  * (http://127.0.0.1:MPANEL_HTTP_PORT, default 8080; gRPC 127.0.0.1:MPANEL_GRPC_PORT, default
  * 8443) and a local agent with the web role; creates the first admin (password printed once),
- * a demo tenant and the website `demo.mpanel.test`, waits for its job, and prints the URL.
- * Coordinator and agent keep running in the background (logs and pids in ./var).
+ * a demo tenant and a CloudPod serving the PHP site `demo.mpanel.test` (its own system user and
+ * PHP-FPM pool), waits for its jobs, and prints the URL. Everything keeps running in the
+ * background (logs and pids in ./var).
  */
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startPrivateNginx } from "../agent/src/drivers/nginx-instance";
+import { startPrivatePhpFpm } from "../agent/src/drivers/php-fpm-instance";
 import { httpGet } from "../agent/src/drivers/nginx";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -82,6 +84,12 @@ if (!running(join(nginxPrefix, "logs", "nginx.pid"))) {
   say(`nginx started on 127.0.0.1:${sitePort}`);
 }
 
+const phpPrefix = join(varDir, "php");
+if (!running(join(phpPrefix, "run", "php-fpm.pid"))) {
+  await startPrivatePhpFpm({ prefix: phpPrefix, daemon: true });
+  say("php-fpm started");
+}
+
 daemon("coordinator", ["coordinator/src/server.ts"], coordinatorEnv);
 await until("the coordinator", async () => ((await fetch(`${api}/api/health/ready`)).ok ? true : null));
 
@@ -103,7 +111,12 @@ writeFileSync(agentConfig, JSON.stringify({
   roles: ["web"],
   hostname: "quickstart-web",
   podsRoot: join(varDir, "pods"),
+  acmeWebroot: join(varDir, "acme"),
   nginx: { prefix: nginxPrefix, confFile: join(nginxPrefix, "conf", "nginx.conf"), sitesDir: join(nginxPrefix, "sites"), probeUrl: `http://127.0.0.1:${sitePort}`, listen: `127.0.0.1:${sitePort}` },
+  php: {
+    confFile: join(phpPrefix, "php-fpm.conf"), poolDir: join(phpPrefix, "pools"), runDir: join(phpPrefix, "run", "pools"),
+    pidFile: join(phpPrefix, "run", "php-fpm.pid"), errorLog: join(phpPrefix, "log", "php-fpm.log"),
+  },
 }, null, 2));
 const enrolled = existsSync(join(varDir, "agent", "node-id"));
 const enrollArgs = enrolled ? [] : ["--token", String(cli(["join-token", "--roles", "web", "--ttl", "600"]).token), "--ca-hash", String(cli(["ca-hash"]).caHash)];
@@ -122,19 +135,20 @@ const existing = await call("GET", `/api/admin/websites?q=${domain}`, token);
 if ((existing.data as unknown as unknown[]).length === 0) {
   const tenant = await call("POST", "/api/admin/tenants", token, { name: "Demo tenant", slug: "demo" });
   const tenantId = String((tenant.data.tenant as { id: string }).id);
-  const site = await call("POST", "/api/admin/websites", token, { tenantId, domain });
-  if (site.status !== 202) throw new Error(`creating the demo website failed: ${JSON.stringify(site.data)}`);
-  const jobId = String(site.data.jobId);
-  const job = await until("the website job", async () => {
-    const j = await call("GET", `/api/admin/jobs/${jobId}`, token);
-    return ["succeeded", "failed"].includes(String(j.data.status)) ? j.data : null;
-  });
-  if (job.status !== "succeeded") throw new Error(`the website job failed: ${String(job.errorMessage)}`);
+  const order = await call("POST", "/api/admin/hosting/cloudpods", token, { tenantId, domain, runtime: "php", dns: false, mail: false, tls: false });
+  if (order.status !== 202) throw new Error(`ordering the demo CloudPod failed: ${JSON.stringify(order.data)}`);
+  for (const jobId of Object.values(order.data.jobs as Record<string, string | null>).filter((id) => id !== null)) {
+    const job = await until("the CloudPod's jobs", async () => {
+      const j = await call("GET", `/api/admin/jobs/${jobId}`, token);
+      return ["succeeded", "failed"].includes(String(j.data.status)) ? j.data : null;
+    });
+    if (job.status !== "succeeded") throw new Error(`${String(job.type)} failed: ${String(job.errorMessage)}`);
+  }
 }
 const page = await httpGet(new URL(`http://127.0.0.1:${sitePort}/`), domain, 5000);
-if (page?.status !== 200) throw new Error("the demo site does not answer; see var/agent.log and var/nginx/logs/error.log");
+if (page?.status !== 200 || !page.body.includes("runs as")) throw new Error("the demo PHP site does not answer; see var/agent.log, var/nginx/logs/error.log and var/php/log/php-fpm.log");
 say(`panel API: ${api}/api/openapi.json (admin ${admin.email})`);
-say(`demo site ${domain} is served by nginx through the agent:`);
+say(`demo PHP site ${domain} is served by nginx and its CloudPod's own PHP-FPM pool:`);
 say(`  curl -H 'Host: ${domain}' http://127.0.0.1:${sitePort}/`);
 say(`  http://127.0.0.1:${sitePort}/`);
 say("stop everything with: bash install/stop.sh");

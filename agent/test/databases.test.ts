@@ -127,6 +127,15 @@ describe.each(["mariadb", "postgresql"] as const)("%s databases and users", (eng
     }
   };
 
+  const adminQuery = async (sql: string): Promise<void> => {
+    const admin = await login(server.admin.user, server.admin.password, fx.adminDatabase);
+    try {
+      await admin.query(sql);
+    } finally {
+      await admin.end();
+    }
+  };
+
   beforeAll(async () => {
     prefix = await mkdtemp(join(tmpdir(), `mpanel-${engine}-`));
     port = await freePort();
@@ -268,10 +277,17 @@ describe.each(["mariadb", "postgresql"] as const)("%s databases and users", (eng
 
   it("refuses system names, the admin account, the other engine's verifier and a missing database", async () => {
     const admin = server.admin.user;
+    // The shared schema refuses the servers' own accounts and databases by name (naming the field)...
     const reserved = await jobError(job("CREATE_DB_USER", userJob(admin, generateDbPassword(), `shop_${tag}`)));
-    expect(reserved).toMatchObject({ code: "db_reserved_name", retryable: false });
-    expect((await jobError(job("DELETE_DB_USER", { databaseUserId: crypto.randomUUID(), engine, username: admin }))).code).toBe("db_reserved_name");
-    expect((await jobError(job("DELETE_DB", dbJob(fx.adminDatabase)))).code).toBe("db_reserved_name");
+    expect(reserved).toMatchObject({ code: "invalid_payload", retryable: false });
+    expect(reserved.message).toMatch(/^username: is reserved/);
+    expect((await jobError(job("DELETE_DB_USER", { databaseUserId: crypto.randomUUID(), engine, username: admin }))).code).toBe("invalid_payload");
+    expect((await jobError(job("DELETE_DB", dbJob(fx.adminDatabase)))).message).toMatch(/^name: is reserved/);
+    // ...and the driver still refuses any account with server-wide rights, whatever its name.
+    const superName = `super_${tag}`;
+    await adminQuery(engine === "mariadb" ? `CREATE USER '${superName}'@'%' IDENTIFIED BY 'x'` : `CREATE ROLE ${superName} LOGIN SUPERUSER`);
+    if (engine === "mariadb") await adminQuery(`GRANT ALL PRIVILEGES ON *.* TO '${superName}'@'%'`);
+    expect((await jobError(job("CREATE_DB_USER", userJob(superName, generateDbPassword(), `shop_${tag}`)))).code).toBe("db_reserved_name");
     await (await login(admin, server.admin.password, fx.adminDatabase)).end();
 
     const otherVerifier = engine === "mariadb" ? scramSha256Verifier("x-password") : mysqlNativePasswordHash("x-password");
