@@ -22,6 +22,7 @@ declare -A packages=(
   [postgresql]=/usr/lib/postgresql/15/bin/postgres
   [bind9-dnsutils]=/usr/bin/dig
   [passwd]=/usr/sbin/useradd
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!packages[@]}"; do
