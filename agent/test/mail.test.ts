@@ -182,7 +182,7 @@ describe("mail role against a private Postfix + Dovecot", () => {
     if (client === "refused") throw new Error("bob refused");
     const quota = await client.getQuota("INBOX");
     await client.logout();
-    expect(quota && quota.storage?.limit).toBe(2_000);
+    expect(quota && quota.storage?.limit).toBe(2_048); // IMAP QUOTA (RFC 9208) counts STORAGE in KiB, rounded up
     await send(`bob@${domain}`, "too big", "x".repeat(10_000));
     expect(await maillogLine(new RegExp(`to=<bob@${domain.replace(".", "\\.")}>.*status=bounced`))).toMatch(/5\.2\.2|[Qq]uota/);
   });

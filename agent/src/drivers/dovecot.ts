@@ -54,16 +54,20 @@ export interface DoveadmTarget {
   dovecotConfFile: string;
 }
 
+/** What Dovecot's passdb says about a user: unknown, may log in, or refused (`nologin`). */
+export type PassdbState = "absent" | "active" | "suspended";
+
 /**
- * Asks Dovecot's userdb for `user` (`doveadm user -f home`, doveadm-user(1)): the home directory
- * when the user exists, null when Dovecot says it does not (exit 67). Throws an Error with
- * doveadm's stderr for any other failure (e.g. Dovecot not running, unreadable passwd-file).
+ * Asks Dovecot's passdb about `user` (`doveadm auth lookup`, doveadm-auth(1)): "absent" when
+ * Dovecot says it does not exist (exit 67), "suspended" when the entry carries `nologin`, else
+ * "active". Throws an Error with doveadm's stderr for any other failure (e.g. Dovecot not
+ * running, unreadable passwd-file).
  */
-export async function userdbHome(target: DoveadmTarget, user: string): Promise<string | null> {
-  const r = await execa(target.doveadmBinary, ["-c", target.dovecotConfFile, "user", "-f", "home", user], { reject: false, stdin: "ignore", timeout: 30_000 });
-  if (r.exitCode === 0) return r.stdout.trim();
-  if (r.exitCode === 67) return null;
-  throw new Error(`doveadm user failed: ${r.stderr.trim() || r.shortMessage}`);
+export async function passdbState(target: DoveadmTarget, user: string): Promise<PassdbState> {
+  const r = await execa(target.doveadmBinary, ["-c", target.dovecotConfFile, "auth", "lookup", user], { reject: false, stdin: "ignore", timeout: 30_000 });
+  if (r.exitCode === 67) return "absent";
+  if (r.exitCode !== 0) throw new Error(`doveadm auth lookup failed: ${r.stderr.trim() || r.shortMessage}`);
+  return /^\s*nologin\s*:/m.test(r.stdout) ? "suspended" : "active";
 }
 
 /** Disconnects every IMAP session of `user` (`doveadm kick`, doveadm-kick(1)); best effort, never throws. */

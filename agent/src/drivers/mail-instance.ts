@@ -223,7 +223,9 @@ export async function startPrivateMail(options: PrivateMailOptions): Promise<Pri
       await execa(DOVEADM, ["-c", dovecotConf, "stop"], { reject: false, stdin: "ignore", timeout: TIMEOUT_MS });
       await execa(POSTFIX, ["-c", postfixConf, "stop"], { reject: false, stdio: "ignore", timeout: TIMEOUT_MS });
       await until(TIMEOUT_MS, async () => !(await pidFileAlive(dovecotPid)) && !(await pidFileAlive(postfixPid)));
-      if (createdUser) await execa("userdel", [createdUser], { reject: false, stdin: "ignore" });
+      // userdel refuses while a process of the user (an imap or lmtp child) is still exiting.
+      const user = createdUser;
+      if (user) await until(TIMEOUT_MS, async () => (await execa("userdel", [user], { reject: false, stdin: "ignore" })).exitCode !== 8);
     })());
 
   const tail = async (file: string) => (await readFile(file, "utf8").catch(() => "")).split("\n").slice(-20).join("\n").trim();

@@ -1,12 +1,12 @@
-import { chown, mkdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { chown, mkdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Domain, DkimSelector, MailAddress, MailLocalPart, MailPasswordHash } from "@mpanel/proto";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { kickUser, parsePasswdFile, renderPasswdFile, userdbHome, type MailboxEntry } from "./dovecot";
+import { kickUser, parsePasswdFile, passdbState, renderPasswdFile, type MailboxEntry, type PassdbState } from "./dovecot";
 import { ensureDkimKey, removeDkimKeys } from "./mail-dkim";
-import { logSince, logSize, MAP_NAMES, parseMap, probeRcpt, renderMaps, runPostfix, stageMainCf, type MapName, type RcptAnswer } from "./postfix";
+import { logSince, logSize, MAP_NAMES, parseMap, probeRcpt, renderMaps, restartPostfix, runPostfix, stageMainCf, type MapName, type RcptAnswer } from "./postfix";
 
 const AbsolutePath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "must be an absolute path of A-Z a-z 0-9 . _ / -");
 
@@ -102,8 +102,8 @@ interface MailState {
   aliases: Map<string, string[]>;
 }
 
-/** A change must show as: smtpd's answer to RCPT TO:<address>, and/or whether Dovecot's userdb knows `user`. */
-type Expectation = { address: string; answer: RcptAnswer } | { user: string; exists: boolean };
+/** A change must show as: smtpd's answer to RCPT TO:<address>, and/or Dovecot's passdb state of `user`. */
+type Expectation = { address: string; answer: RcptAnswer } | { user: string; passdb: PassdbState };
 
 /** Local part of the address that probes a domain: a trailing `-` is valid SMTP but never a mailbox (MailLocalPart forbids it). */
 const PROBE_LOCAL_PART = "mpanel-probe-";
@@ -121,7 +121,11 @@ async function readOptional(path: string): Promise<string | null> {
   });
 }
 
-/** Puts `content` at `path` atomically (via `<path>.mpanel-new`, keeping the old file's mode and owner), or deletes it when null. */
+/**
+ * Puts `content` at `path` atomically (via `<path>.mpanel-new`, keeping the old file's mode and
+ * owner), or deletes it when null. The new file's mtime is a whole second later than the old
+ * one's: Dovecot re-reads a passwd-file only when its mtime (in seconds) or size changed.
+ */
 async function place(path: string, content: string | null): Promise<void> {
   if (content === null) {
     await unlink(path).catch((error: NodeJS.ErrnoException) => {
@@ -132,7 +136,11 @@ async function place(path: string, content: string | null): Promise<void> {
   const old = await stat(path).catch(() => null);
   const temp = `${path}.mpanel-new`;
   await writeFile(temp, content, { mode: old ? old.mode & 0o777 : 0o644 });
-  if (old) await chown(temp, old.uid, old.gid);
+  if (old) {
+    await chown(temp, old.uid, old.gid);
+    const seconds = Math.max(Math.floor(Date.now() / 1000), Math.floor(old.mtimeMs / 1000) + 1);
+    await utimes(temp, seconds, seconds);
+  }
   await rename(temp, path);
 }
 
@@ -165,7 +173,7 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
   /** Whether every expectation holds now. */
   const holds = async (expectations: Expectation[]): Promise<boolean> => {
     for (const e of expectations) {
-      if ("address" in e ? (await probeRcpt(probeHost, Number(probePort), e.address)) !== e.answer : ((await userdbHome(cfg, e.user)) !== null) !== e.exists) return false;
+      if ("address" in e ? (await probeRcpt(probeHost, Number(probePort), e.address)) !== e.answer : (await passdbState(cfg, e.user)) !== e.passdb) return false;
     }
     return true;
   };
@@ -197,6 +205,10 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
       const reloaded = await runPostfix(cfg, cfg.postfixConfigDir, "reload");
       if (!reloaded.ok) failure = new MailError("command_failed", "postfix reload failed", reloaded.output);
     }
+    if (!failure && changes.some((c) => c.path === cfg.passwdFile)) {
+      // Dovecot checks the passwd-file at most once per second: from the next second on, every lookup sees this version.
+      await sleep(1_000 - (Date.now() % 1_000) + 20);
+    }
     if (!failure) {
       const start = cfg.maillogFile ? await logSize(cfg.maillogFile) : 0;
       const deadline = Date.now() + cfg.reloadTimeoutMs;
@@ -210,8 +222,9 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
     if (!failure) return "changed";
     for (const c of changes) await place(c.path, c.previous);
     if (postfixChanged) {
-      const again = await runPostfix(cfg, cfg.postfixConfigDir, "reload");
-      if (!again.ok) log.error({ output: again.output }, "postfix reload after rollback failed");
+      // A daemon that died on the new config stays throttled through a reload: restart when the change never went live.
+      const again = failure.code === "not_live" ? await restartPostfix(cfg) : await runPostfix(cfg, cfg.postfixConfigDir, "reload");
+      if (!again.ok) log.error({ output: again.output }, "postfix restart after rollback failed");
     }
     log.warn({ code: failure.code, output: failure.output }, "mail change rolled back");
     throw failure;
@@ -273,7 +286,7 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
         const before = state.mailboxes.get(address);
         state.mailboxes.set(address, { passwordHash, quotaBytes, suspended: spec.suspended });
         await mailDir(domain, localPart);
-        const outcome = await commit(state, [{ address, answer: "accepted" }, { user: address, exists: true }]);
+        const outcome = await commit(state, [{ address, answer: "accepted" }, { user: address, passdb: spec.suspended ? "suspended" : "active" }]);
         if (before && ((spec.suspended && !before.suspended) || before.passwordHash !== passwordHash)) await kickUser(cfg, address);
         log.info({ address, quotaBytes, suspended: spec.suspended, outcome }, "mailbox ensured");
         return outcome;
@@ -287,7 +300,7 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
         const state = await readState();
         const existed = state.mailboxes.delete(address);
         const known = state.domains.has(domain);
-        await commit(state, [{ address, answer: known ? "unknown_user" : "relay_denied" }, { user: address, exists: false }]);
+        await commit(state, [{ address, answer: known ? "unknown_user" : "relay_denied" }, { user: address, passdb: "absent" }]);
         await kickUser(cfg, address);
         await rm(join(cfg.mailRoot, domain, localPart), { recursive: true, force: true });
         log.info({ address, existed }, "mailbox removed");

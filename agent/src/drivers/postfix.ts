@@ -75,16 +75,22 @@ export async function stageMainCf(target: PostfixTarget, stagingDir: string, par
 }
 
 /**
- * Runs `postfix -c <dir> <command>` (postfix(1): check, reload). Postfix reports only through
- * its log (never stderr without a terminal), so `output` is what it appended to maillogFile
- * meanwhile (or stderr). Never throws for a failing command.
+ * Runs `postfix -c <dir> <command>` (postfix(1)). Postfix reports only through its log (never
+ * stderr without a terminal), and a started master keeps inherited descriptors, so nothing is
+ * piped: `output` is what Postfix appended to maillogFile meanwhile (or execa's error when
+ * postfix could not be run). Never throws for a failing command.
  */
-export async function runPostfix(target: PostfixTarget, dir: string, command: "check" | "reload"): Promise<{ ok: boolean; output: string }> {
+export async function runPostfix(target: PostfixTarget, dir: string, command: "check" | "reload" | "stop" | "start"): Promise<{ ok: boolean; output: string }> {
   const start = target.maillogFile ? await logSize(target.maillogFile) : 0;
-  // The master may inherit descriptors (reload of a stopped instance starts nothing, but be safe): no pipes but stderr.
-  const r = await execa(target.postfixBinary, ["-c", dir, command], { reject: false, stdin: "ignore", stdout: "ignore", timeout: 60_000 });
+  const r = await execa(target.postfixBinary, ["-c", dir, command], { reject: false, stdio: "ignore", timeout: 60_000 });
   const logged = target.maillogFile ? await logSince(target.maillogFile, start) : "";
-  return { ok: r.exitCode === 0, output: [r.stderr.trim(), logged].filter((s) => s !== "").join("\n") };
+  return { ok: r.exitCode === 0, output: logged || (r.exitCode === 0 ? "" : (r.shortMessage ?? `postfix ${command} failed`)) };
+}
+
+/** `postfix stop` then `postfix start`: unlike a reload, this also ends the 60 s throttle of a daemon that died on a bad config. */
+export async function restartPostfix(target: PostfixTarget): Promise<{ ok: boolean; output: string }> {
+  await runPostfix(target, target.postfixConfigDir, "stop");
+  return runPostfix(target, target.postfixConfigDir, "start");
 }
 
 /** Size of the log in bytes (0 when missing). */
