@@ -30,6 +30,8 @@ const AgentConfigSchema = z.strictObject({
     listen: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("80"),
     /** `listen` value of the HTTPS server of a site with a certificate (address:port). */
     listenTls: z.string().regex(/^[0-9a-zA-Z.:[\]]+$/, "must be address:port").default("443"),
+    /** The master's pid file: reloads are then a SIGHUP instead of `nginx -s reload` (one configuration parse fewer). */
+    pidFile: z.string().startsWith("/").optional(),
     /** nginx's error log; its new lines are quoted when a reload does not take effect. */
     errorLog: z.string().startsWith("/").optional(),
     /** How long to wait for a reloaded config to serve (ms). */

@@ -8,7 +8,7 @@
  * (b) One more vhost when VHOSTS (default 10,000) exist: write + `nginx -t` + reload + the new
  *     server block answering, through the agent's nginx driver, VHOST_SAMPLES times (default 10).
  *
- * Prints figures (ms); never passes or fails on them. Needs root and the Debian packages of
+ * Prints figures (ms); never passes or fails on them. PROVISION_RUNS=0 or VHOST_SAMPLES=0 skips a part. Needs root and the Debian packages of
  * install/deps.sh. Run: `source install/env.sh && npx tsx bench/provision/run.ts`.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -129,5 +129,5 @@ async function vhostAtScale(): Promise<void> {
   }
 }
 
-await orderToLive();
-await vhostAtScale();
+if (RUNS > 0) await orderToLive();
+if (VHOST_SAMPLES > 0) await vhostAtScale();

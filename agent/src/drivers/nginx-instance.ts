@@ -98,6 +98,7 @@ export async function writePrivateNginxConfig(opts: { prefix: string; port: numb
     confFile,
     sitesDir,
     probeUrl,
+    pidFile: join(prefix, "logs", "nginx.pid"),
     errorLog: join(prefix, "logs", "error.log"),
   };
   return { prefix, confFile, sitesDir, port: opts.port, ...(opts.tlsPort === undefined ? {} : { tlsPort: opts.tlsPort }), probeUrl, driverConfig };

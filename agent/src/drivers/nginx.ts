@@ -24,6 +24,12 @@ export interface NginxDriverConfig {
   reloadTimeoutMs?: number;
   /** Milliseconds the probe must keep giving the expected answer before a change counts as served (default 300; see waitFor). */
   settleMs?: number;
+  /**
+   * The master's pid file (the main config's `pid`). When set, a reload is SIGHUP sent to that
+   * pid (what `nginx -s reload` does, without parsing the whole configuration a second time:
+   * with 10,000 server blocks that parse costs about a second); otherwise `nginx -s reload`.
+   */
+  pidFile?: string;
   /** nginx's error log; when set, what nginx appends to it during a failed reload goes into NginxError.output. */
   errorLog?: string;
 }
@@ -176,6 +182,19 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
 
   const testConfig = () => run(["-t"]);
 
+  /** Tells the master to reload (nginx control signals: HUP): by signal when the pid file is known, else `nginx -s reload`. */
+  const reload = async (): Promise<{ ok: boolean; output: string }> => {
+    if (!cfg.pidFile) return run(["-s", "reload"]);
+    const pid = Number.parseInt(await readFile(cfg.pidFile, "utf8").catch(() => ""), 10);
+    if (!Number.isInteger(pid) || pid <= 0) return { ok: false, output: `no nginx master pid in ${cfg.pidFile}` };
+    try {
+      process.kill(pid, "SIGHUP");
+      return { ok: true, output: "" };
+    } catch (error) {
+      return { ok: false, output: `cannot signal nginx master ${pid}: ${(error as Error).message}` };
+    }
+  };
+
   const pathOf = (fileName: string): string => {
     if (!FILE_NAME.test(fileName)) throw new NginxError("invalid_argument", `invalid server block file name: ${JSON.stringify(fileName)}`);
     return join(cfg.sitesDir, fileName);
@@ -222,10 +241,10 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
    * `previous` back at `path`, reloads again (best effort) and throws.
    */
   const activate = async (path: string, previous: string | null, host: string, served: (a: { status: number; body: string } | null) => boolean): Promise<void> => {
-    const rollback = async (code: NginxErrorCode, message: string, output: string, reload: boolean): Promise<never> => {
+    const rollback = async (code: NginxErrorCode, message: string, output: string, reloadAgain: boolean): Promise<never> => {
       await place(path, previous);
-      if (reload) {
-        const again = await run(["-s", "reload"]);
+      if (reloadAgain) {
+        const again = await reload();
         if (!again.ok) log.error({ file: path, output: again.output }, "nginx reload after rollback failed");
       }
       log.warn({ file: path, code, output }, "nginx change rolled back");
@@ -236,7 +255,7 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
     if (!tested.ok) return rollback("config_rejected", "nginx rejected the configuration", tested.output, false);
 
     const logStart = cfg.errorLog ? await fileSize(cfg.errorLog) : 0;
-    const reloaded = await run(["-s", "reload"]);
+    const reloaded = await reload();
     if (!reloaded.ok) return rollback("reload_failed", "nginx reload failed", reloaded.output, true);
 
     if (!(await waitFor(host, served))) {
