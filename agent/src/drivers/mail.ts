@@ -1,10 +1,11 @@
-import { chown, mkdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from "node:fs/promises";
+import { chown, mkdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Domain, DkimSelector, MailAddress, MailLocalPart, MailPasswordHash } from "@mpanel/proto";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { kickUser, parsePasswdFile, passdbState, renderPasswdFile, type MailboxEntry, type PassdbState } from "./dovecot";
+import { createSerializer, readOptional, removeOptional } from "./files";
 import { ensureDkimKey, removeDkimKeys } from "./mail-dkim";
 import { logSince, logSize, MAP_NAMES, parseMap, probeRcpt, renderMaps, restartPostfix, runPostfix, stageMainCf, type MapName, type RcptAnswer } from "./postfix";
 
@@ -114,25 +115,13 @@ function valid<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   return parsed.data;
 }
 
-async function readOptional(path: string): Promise<string | null> {
-  return readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return null;
-    throw error;
-  });
-}
-
 /**
  * Puts `content` at `path` atomically (via `<path>.mpanel-new`, keeping the old file's mode and
  * owner), or deletes it when null. The new file's mtime is a whole second later than the old
  * one's: Dovecot re-reads a passwd-file only when its mtime (in seconds) or size changed.
  */
 async function place(path: string, content: string | null): Promise<void> {
-  if (content === null) {
-    await unlink(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "ENOENT") throw error;
-    });
-    return;
-  }
+  if (content === null) return removeOptional(path);
   const old = await stat(path).catch(() => null);
   const temp = `${path}.mpanel-new`;
   await writeFile(temp, content, { mode: old ? old.mode & 0o777 : 0o644 });
@@ -154,12 +143,7 @@ export function createMailServer(input: MailConfig, parentLog: Logger): MailServ
   const [probeHost = "127.0.0.1", probePort = "25"] = cfg.smtpProbe.split(/:(?=\d+$)/);
   const parameters = { ...Object.fromEntries(MAP_NAMES.map((name) => [name, `texthash:${mapPath(name)}`])), ...cfg.postfixParameters };
 
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serialize = createSerializer();
 
   const readState = async (): Promise<MailState> => {
     const aliases = parseMap((await readOptional(mapPath("virtual_alias_maps"))) ?? "");

@@ -1,9 +1,10 @@
-import { open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import type { Logger } from "pino";
+import { createSerializer, placeFile, readOptional } from "./files";
 
 /**
  * How the agent reaches one nginx instance (the system one or a private one).
@@ -124,16 +125,6 @@ export function httpGet(url: URL, host: string, timeoutMs: number): Promise<{ st
   });
 }
 
-/** Reads a file as UTF-8, or null when it does not exist. */
-async function readOptional(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
-}
-
 /** Size of a file in bytes; 0 when it is missing or unreadable. */
 export async function fileSize(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
@@ -167,12 +158,7 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
   const settleMs = cfg.settleMs ?? 300;
   const baseArgs = [...(cfg.prefix ? ["-p", cfg.prefix] : []), "-c", cfg.confFile];
 
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serialize = createSerializer();
 
   const run = async (args: string[]): Promise<{ ok: boolean; output: string }> => {
     const r = await execa(cfg.binary, [...baseArgs, ...args], { reject: false, stdin: "ignore", timeout: COMMAND_TIMEOUT_MS });
@@ -206,18 +192,6 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
     if (r !== undefined && (r.length === 0 || r.length > MAX_REVISION_LENGTH)) throw new NginxError("invalid_argument", "probe revision must be 1..256 characters");
   };
 
-  /** Puts `content` at `path` atomically (via `<path>.new`), or deletes `path` when content is null. */
-  const place = async (path: string, content: string | null): Promise<void> => {
-    if (content === null) {
-      await unlink(path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") throw err;
-      });
-      return;
-    }
-    await writeFile(`${path}.new`, content, { mode: 0o644 });
-    await rename(`${path}.new`, path);
-  };
-
   /**
    * Polls the probe until `done(answer)` has held on every request for `settleMs` (false if it
    * never first holds within `timeoutMs`). One success is not enough: after a reload nginx keeps
@@ -242,7 +216,7 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
    */
   const activate = async (path: string, previous: string | null, host: string, served: (a: { status: number; body: string } | null) => boolean): Promise<void> => {
     const rollback = async (code: NginxErrorCode, message: string, output: string, reloadAgain: boolean): Promise<never> => {
-      await place(path, previous);
+      await placeFile(path, previous);
       if (reloadAgain) {
         const again = await reload();
         if (!again.ok) log.error({ file: path, output: again.output }, "nginx reload after rollback failed");
@@ -282,7 +256,7 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
         const previous = await readOptional(path);
         const answers = (a: { status: number; body: string } | null) => a?.status === 200 && a.body === probe.revision;
         if (previous === content && answers(await httpGet(probeUrl, probe.host, PROBE_REQUEST_TIMEOUT_MS))) return "unchanged";
-        await place(path, content);
+        await placeFile(path, content);
         await activate(path, previous, probe.host, answers);
         log.info({ file: fileName, host: probe.host, revision: probe.revision }, "nginx server block applied");
         return "changed";
@@ -300,7 +274,7 @@ export function createNginx(cfg: NginxDriverConfig, parentLog: Logger): Nginx {
           const before = await httpGet(probeUrl, probe.host, PROBE_REQUEST_TIMEOUT_MS);
           if (before?.status === 200) revision = before.body;
         }
-        await place(path, null);
+        await placeFile(path, null);
         await activate(path, previous, probe.host, (a) => a !== null && !(a.status === 200 && a.body === revision));
         log.info({ file: fileName, host: probe.host }, "nginx server block removed");
         return "removed";

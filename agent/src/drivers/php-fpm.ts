@@ -1,9 +1,9 @@
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { createSerializer, placeFile, readOptional } from "./files";
 import { fileSize, readAppended } from "./nginx";
 import { readPid, until } from "./nginx-instance";
 
@@ -97,28 +97,6 @@ const SYSTEM_USER = /^[a-z][a-z0-9_-]{2,31}$/;
 const COMMAND_TIMEOUT_MS = 60_000;
 const READY_LINE = "ready to handle connections";
 
-/** Reads a file as UTF-8, or null when it does not exist. */
-async function readOptional(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
-}
-
-/** Puts `content` at `path` atomically (via `<path>.new`), or deletes `path` when content is null. */
-async function place(path: string, content: string | null): Promise<void> {
-  if (content === null) {
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
-    });
-    return;
-  }
-  await writeFile(`${path}.new`, content, { mode: 0o644 });
-  await rename(`${path}.new`, path);
-}
-
 /** Whether a unix socket accepts a connection within 1 s (the connection is closed at once). */
 export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -169,12 +147,7 @@ export function createPhpFpm(cfg: PhpFpmConfig, parentLog: Logger): PhpFpm {
   const log = parentLog.child({ component: "php-fpm" });
   const baseArgs = ["-y", cfg.confFile, "-c", cfg.phpIni];
 
-  let tail: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serialize = createSerializer();
 
   const testConfig = async (): Promise<{ ok: boolean; output: string }> => {
     const r = await execa(cfg.binary, ["-t", ...baseArgs], { reject: false, stdin: "ignore", timeout: COMMAND_TIMEOUT_MS });
@@ -207,7 +180,7 @@ export function createPhpFpm(cfg: PhpFpmConfig, parentLog: Logger): PhpFpm {
   const transact = async (changes: Array<{ path: string; content: string | null }>, served: () => Promise<boolean>): Promise<void> => {
     const previous = await Promise.all(changes.map(async (c) => ({ path: c.path, content: await readOptional(c.path) })));
     const rollback = async (code: PhpFpmErrorCode, message: string, output: string, reloadAgain: boolean): Promise<never> => {
-      for (const p of previous) await place(p.path, p.content);
+      for (const p of previous) await placeFile(p.path, p.content);
       if (reloadAgain) {
         const again = await reload();
         if (again) log.error({ output: again }, "php-fpm reload after rollback failed");
@@ -216,7 +189,7 @@ export function createPhpFpm(cfg: PhpFpmConfig, parentLog: Logger): PhpFpm {
       throw new PhpFpmError(code, message, output);
     };
 
-    for (const c of changes) await place(c.path, c.content);
+    for (const c of changes) await placeFile(c.path, c.content);
     const tested = await testConfig();
     if (!tested.ok) return rollback("config_rejected", `php-fpm rejected the configuration: ${tested.output}`, tested.output, false);
 
@@ -243,7 +216,7 @@ export function createPhpFpm(cfg: PhpFpmConfig, parentLog: Logger): PhpFpm {
         const parked = await readOptional(f.parked);
         if (parked !== null) {
           if (parked === content) return "unchanged";
-          await place(f.parked, content);
+          await placeFile(f.parked, content);
           return "changed";
         }
         if ((await readOptional(f.active)) === content && (await socketAnswers(f.socket))) return "unchanged";
@@ -271,7 +244,7 @@ export function createPhpFpm(cfg: PhpFpmConfig, parentLog: Logger): PhpFpm {
         const parked = await readOptional(f.parked);
         const active = await readOptional(f.active);
         if (active === null) {
-          await place(f.parked, null);
+          await placeFile(f.parked, null);
           return parked === null ? "absent" : "removed";
         }
         await transact([{ path: f.active, content: null }, { path: f.parked, content: null }], async () => !(await socketAnswers(f.socket)));
