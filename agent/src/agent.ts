@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { AgentConfig } from "./config";
-import { closeServices, createServices } from "./services";
+import { closeServices, createServices, discoverCapabilities } from "./services";
 import { enroll } from "./enroll";
 import { loadIdentity } from "./identity";
 import { JobJournal } from "./journal";
@@ -22,7 +22,7 @@ export interface RunningAgent {
 
 /**
  * Starts the agent: enrolls if the state dir holds no identity (needs `join`), discovers
- * capabilities (nginx version), opens the job journal and runs the session loop.
+ * capabilities (daemon versions), opens the job journal and runs the session loop.
  * Throws EnrollError when enrollment is refused.
  */
 export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOptions): Promise<RunningAgent> {
@@ -33,8 +33,7 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
     log.info({ nodeId: identity.nodeId }, "enrolled");
   }
   const services = createServices(config, log);
-  const nginxVersion = config.roles.includes("web") ? await services.nginx.version() : null;
-  const capabilities = nginxVersion ? [{ name: "nginx", version: nginxVersion }] : [];
+  const capabilities = (await discoverCapabilities(services, log)).filter((c) => c.name !== "nginx" || config.roles.includes("web"));
   const journal = await JobJournal.open(config.stateDir);
   const session = new AgentSession(identity, { config, capabilities, log });
   const runner = new JobRunner({ config, services, journal, log, output: session });

@@ -31,6 +31,33 @@ export function createServices(config: AgentConfig, log: Logger): AgentServices 
   };
 }
 
+/**
+ * What this node can run, for the coordinator's placement (Hello.capabilities): each daemon
+ * whose driver is configured and answers, with its version. A daemon that does not answer at
+ * start is left out (and logged), so jobs are not placed on a node that cannot run them.
+ */
+export async function discoverCapabilities(services: AgentServices, log: Logger): Promise<Array<{ name: string; version: string }>> {
+  const { nginx, powerdns } = services;
+  const mariadb = services.databases?.mariadb;
+  const postgresql = services.databases?.postgresql;
+  const probes: Array<[string, (() => Promise<string | null>) | undefined]> = [
+    ["nginx", () => nginx.version()],
+    ["mariadb", mariadb && (() => mariadb.version())],
+    ["postgresql", postgresql && (() => postgresql.version())],
+    ["powerdns", powerdns && (() => powerdns.version())],
+  ];
+  const found: Array<{ name: string; version: string }> = [];
+  for (const [name, probe] of probes) {
+    if (!probe) continue;
+    const version = await probe().catch((error: unknown) => {
+      log.warn({ err: error, daemon: name }, "daemon did not answer; not announced as a capability");
+      return null;
+    });
+    if (version) found.push({ name, version });
+  }
+  return found;
+}
+
 /** Releases what drivers hold open (database connection pools); safe to call twice. */
 export async function closeServices(services: AgentServices): Promise<void> {
   await services.databases?.close();

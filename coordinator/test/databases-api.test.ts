@@ -44,6 +44,20 @@ describe("databases API: databases and users with one-time passwords", () => {
     expect(await counts(t, DB_TABLES)).toEqual(before);
   });
 
+  it("places a database only on a node that announced its engine (409 when none did, nothing written)", async () => {
+    const before = await counts(t, DB_TABLES);
+    const prisma = t.coordinator.database.db.prisma;
+    await prisma.server.update({ where: { id: dbNode }, data: { capabilities: [{ name: "mariadb", version: "10.11" }] } });
+    try {
+      const res = await t.api("POST", "/api/admin/hosting/databases", { tenantId: a.id, engine: "postgresql", name: "nopg" });
+      expect(res.status).toBe(409);
+      expect(res.body.error).toBe("no_capacity");
+      expect(await counts(t, DB_TABLES)).toEqual(before);
+    } finally {
+      await prisma.server.update({ where: { id: dbNode }, data: { capabilities: [{ name: "mariadb", version: "10.11" }, { name: "postgresql", version: "15" }] } });
+    }
+  });
+
   it("refuses an unknown engine, naming `engine`", async () => {
     const res = await t.api("POST", "/api/admin/hosting/databases", { tenantId: a.id, engine: "oracle", name: "shop" });
     expect(fields(res.body)).toEqual(["engine"]);

@@ -68,7 +68,7 @@ export function createDatabaseService(deps: { db: Db; wakeups: Wakeups }) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
         const tenant = await requireTenant(tx, actor, input.tenantId, "databases:create");
         if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
-        const serverId = await placeByRole(tx, "db", { serverId: input.serverId });
+        const serverId = await placeByRole(tx, "db", { serverId: input.serverId, capability: input.engine });
         const taken = { field: "name", message: `already taken on this server's ${input.engine}` };
         if (await tx.database.findFirst({ where: { serverId, engine: input.engine, name: input.name, deletedAt: null }, select: { id: true } })) {
           throw new AppError("conflict", `database ${input.name} already exists`, [taken]);

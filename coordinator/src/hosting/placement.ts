@@ -31,20 +31,23 @@ export async function placeCloudPod(tx: Tx, serverId?: string): Promise<string> 
  * Picks the node of `role` for a new mail domain, database or zone: the named one (must exist,
  * not be revoked and have the role; else a `validation` error on `serverId`), else the
  * non-revoked node of that role, online first, in `region` when given, with the fewest live
- * records in `countTable` (a table with `server_id` and `deleted_at`, or dns_zones). Throws
- * `no_capacity` when the platform has no node of that role.
+ * records (mail domains, databases and zones). With `capability`, only nodes that announced that
+ * daemon in their Hello (e.g. "mariadb") qualify. Throws `no_capacity` when none does.
  */
-export async function placeByRole(tx: Tx, role: "mail" | "db" | "dns", options: { serverId?: string | undefined; region?: string | undefined } = {}): Promise<string> {
+export async function placeByRole(tx: Tx, role: "mail" | "db" | "dns", options: { serverId?: string | undefined; region?: string | undefined; capability?: string } = {}): Promise<string> {
+  const capable = (capabilities: unknown) => options.capability === undefined || (Array.isArray(capabilities) && capabilities.some((c) => (c as { name?: unknown }).name === options.capability));
   if (options.serverId) {
     const server = await tx.server.findUnique({ where: { id: options.serverId } });
-    if (!server || server.revokedAt || !server.roles.includes(role)) {
-      throw new AppError("validation", `serverId: unknown server or not a ${role} node`, [{ field: "serverId", message: `unknown server or not a ${role} node` }]);
+    if (!server || server.revokedAt || !server.roles.includes(role) || !capable(server.capabilities)) {
+      const message = `unknown server or not a ${role} node${options.capability ? ` running ${options.capability}` : ""}`;
+      throw new AppError("validation", `serverId: ${message}`, [{ field: "serverId", message }]);
     }
     return server.id;
   }
   const rows = await tx.$queryRaw<Array<{ id: string }>>`
     SELECT s.id FROM servers s
     WHERE s.revoked_at IS NULL AND ${role} = ANY(s.roles) AND (${options.region ?? null}::text IS NULL OR s.region = ${options.region ?? null})
+      AND (${options.capability ?? null}::text IS NULL OR s.capabilities @> jsonb_build_array(jsonb_build_object('name', ${options.capability ?? null}::text)))
     ORDER BY (s.status = 'online') DESC,
       (SELECT count(*) FROM mail_domains m WHERE m.server_id = s.id AND m.deleted_at IS NULL)
       + (SELECT count(*) FROM databases d WHERE d.server_id = s.id AND d.deleted_at IS NULL)
@@ -52,6 +55,6 @@ export async function placeByRole(tx: Tx, role: "mail" | "db" | "dns", options: 
       s.created_at
     LIMIT 1`;
   const chosen = rows[0];
-  if (!chosen) throw new AppError("no_capacity", `no ${role} node is available`);
+  if (!chosen) throw new AppError("no_capacity", `no ${role} node${options.capability ? ` running ${options.capability}` : ""} is available`);
   return chosen.id;
 }

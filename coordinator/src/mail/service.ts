@@ -71,6 +71,8 @@ export function createMailService(deps: { db: Database; wakeups: Wakeups }) {
     const md = await findDomain(actor, id, tx, "mailDomainId");
     checkPermission(actor, "email:write", md.tenantId);
     if (md.status === "deleting" || md.status === "failed") throw new AppError("conflict", `mail domain is ${md.status}`, [{ field: "mailDomainId", message: `mail domain is ${md.status}` }]);
+    const tenant = await tx.tenant.findUniqueOrThrow({ where: { id: md.tenantId }, select: { status: true } });
+    if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "mailDomainId", message: "the tenant is suspended" }]);
     return md;
   }
 

@@ -19,9 +19,17 @@ export async function tenantWithOwner(t: TestCoordinator, name: string, email: s
   return { id: (res.body.data?.tenant as { id: string }).id, ownerToken: (JSON.parse(login.body) as { data: { token: string } }).data.token };
 }
 
-/** A server row of `roles` (no agent: the test plays the node through the job store). */
+/** The daemons a node of each role announces in its Hello (placement checks them). */
+const roleCapabilities: Record<string, Array<{ name: string; version: string }>> = {
+  web: [{ name: "nginx", version: "1.22.1" }],
+  db: [{ name: "mariadb", version: "10.11" }, { name: "postgresql", version: "15" }],
+  dns: [{ name: "powerdns", version: "4.7.3" }],
+};
+
+/** A server row of `roles` with their usual capabilities (no agent: the test plays the node through the job store). */
 export async function fakeNode(t: TestCoordinator, hostname: string, roles: string[]): Promise<string> {
-  return (await t.coordinator.database.db.prisma.server.create({ data: { hostname, roles, status: "online" } })).id;
+  const capabilities = roles.flatMap((role) => roleCapabilities[role] ?? []);
+  return (await t.coordinator.database.db.prisma.server.create({ data: { hostname, roles, status: "online", capabilities } })).id;
 }
 
 /**
