@@ -157,6 +157,21 @@ describe("domains, DNS, SSL and the CloudPod workflow (API)", () => {
     expect(zone.rrsets.find((r) => r.name === "shop-a.example.com." && r.type === "A")?.records).toEqual(["203.0.113.10"]);
   });
 
+  it("connects a domain to a site: zone sync, then a certificate order once the zone is live", async () => {
+    const site = await t.api("POST", "/api/admin/websites", { tenantId: tenantA, domain: "connect-a.example.com" });
+    expect(site.status).toBe(202);
+    const website = site.body.data?.website as { id: string; cloudPodId: string };
+    const res = await t.api("POST", "/api/admin/domains", { tenantId: tenantA, name: "connect-a.example.com", cloudPodId: website.cloudPodId });
+    expect(res.status).toBe(202);
+    const data = res.body.data as { jobId: string; certificateJobId: string };
+    const certJob = await prisma().job.findUniqueOrThrow({ where: { id: data.certificateJobId }, include: { dependsOn: true } });
+    expect(certJob.type).toBe("ISSUE_SSL");
+    expect(certJob.dependsOn.map((d) => d.dependsOnJobId)).toEqual([data.jobId]);
+    expect(certJob.payload).toMatchObject({ site: { websiteId: website.id, tls: true }, domains: ["connect-a.example.com", "www.connect-a.example.com"] });
+    const actions = (await prisma().auditEvent.findMany({ where: { tenantId: tenantA, requestId: { not: null } }, orderBy: { id: "desc" }, take: 2 })).map((e) => e.action);
+    expect(actions.sort()).toEqual(["DOMAIN_CREATED", "SSL_ISSUE_REQUESTED"]);
+  });
+
   it("moves the pod's status with its jobs and retries only the failed steps", async () => {
     const res = await t.api("POST", "/api/admin/hosting/cloudpods", { tenantId: tenantA, domain: "retry-a.example.com", mail: false, tls: false });
     const podId = (res.body.data as { cloudPod: { id: string } }).cloudPod.id;

@@ -10,6 +10,7 @@ import { pageArgs, paged, PageQuery } from "../http/pagination";
 import { withJobs, type Enqueue } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
 import { requireTenant } from "../tenants/service";
+import { requestCertificate } from "../tls/service";
 import { syncZone } from "./zones";
 
 /** Body of `POST /api/admin/domains`. `dns: false` records the domain without hosting its zone. */
@@ -79,9 +80,12 @@ export function createDnsService(deps: { db: Database; wakeups: Wakeups; nameser
   /**
    * Creates a domain (and, with `dns`, its zone from the template) inside `tx`. The name must not
    * be live for any tenant (409 on `name`). Addresses come from the web node of `cloudPodId`
-   * (its public IPs; 127.0.0.1 when it has none). Returns the domain, zone id and sync job id.
+   * (its public IPs; 127.0.0.1 when it has none). With `connect` (the API's "connect a domain"),
+   * a website of that pod serving this name also gets a certificate order (ISSUE_SSL, or
+   * RENEW_SSL for new names) once the zone is live (spec section 11). Returns the domain, zone id,
+   * sync job id and certificate job id.
    */
-  async function addDomain(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof DomainInput>, requestId: string, options: { dependsOn?: string[]; workflowPodId?: string } = {}) {
+  async function addDomain(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof DomainInput>, requestId: string, options: { dependsOn?: string[]; workflowPodId?: string; connect?: boolean } = {}) {
     const taken = await tx.domain.findFirst({ where: { name: input.name, deletedAt: null }, select: { tenantId: true } });
     if (taken) {
       const message = taken.tenantId === input.tenantId ? "this tenant already has this domain" : "the domain is already owned by another tenant";
@@ -106,7 +110,16 @@ export function createDnsService(deps: { db: Database; wakeups: Wakeups; nameser
       jobId = await syncZone(tx, enqueue, zoneId, { ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}), ...(options.workflowPodId ? { cloudPodId: options.workflowPodId } : {}) });
     }
     await audit(tx, { action: "DOMAIN_CREATED", targetType: "domain", targetId: domain.id, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { name: input.name, zoneId, jobId } });
-    return { domain, zoneId, jobId };
+    let certificateJobId: string | null = null;
+    if (options.connect && input.cloudPodId) {
+      const site = await tx.website.findFirst({ where: { cloudPodId: input.cloudPodId, domain: input.name, deletedAt: null }, select: { id: true } });
+      if (site) {
+        const certificate = await requestCertificate(tx, enqueue, { websiteId: site.id, ...(jobId ? { dependsOn: [jobId] } : {}) });
+        certificateJobId = certificate.jobId;
+        await audit(tx, { action: "SSL_ISSUE_REQUESTED", targetType: "tls_certificate", targetId: certificate.certificateId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { websiteId: site.id, jobId: certificate.jobId, after: jobId } });
+      }
+    }
+    return { domain, zoneId, jobId, certificateJobId };
   }
 
   /** The zone of a domain the actor may change records of; 404 outside the actor's scope, 409 without a hosted zone. */
@@ -143,7 +156,7 @@ export function createDnsService(deps: { db: Database; wakeups: Wakeups; nameser
     async createDomain(actor: Actor, input: z.output<typeof DomainInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
         await requireTenant(tx, actor, input.tenantId, "domains:create");
-        return addDomain(tx, enqueue, actor, input, requestId);
+        return addDomain(tx, enqueue, actor, input, requestId, { connect: true });
       });
     },
 
