@@ -36,7 +36,7 @@ describe("domains, DNS, SSL and the CloudPod workflow (API)", () => {
     t = await startTestCoordinator();
     await addServer(["web"], "203.0.113.10");
     await addServer(["dns"]);
-    await addServer(["mail"]);
+    await addServer(["mail"], "198.51.100.25");
     tenantA = await tenant("Zone Tenant A");
     tenantB = await tenant("Zone Tenant B");
   });
@@ -152,9 +152,11 @@ describe("domains, DNS, SSL and the CloudPod workflow (API)", () => {
     expect(byType.get("CREATE_CLOUDPOD")?.payload).toMatchObject({ php: true });
     expect(byType.get("CREATE_WEBSITE")?.payload).toMatchObject({ runtime: "php", tls: false, suspended: false, domain: "shop-a.example.com", aliases: ["www.shop-a.example.com"] });
     expect(byType.get("ISSUE_SSL")?.payload).toMatchObject({ site: { tls: true }, domains: ["shop-a.example.com", "www.shop-a.example.com"] });
-    // The zone points at the web node's public address.
+    // The zone points the site at the web node's public address...
     const zone = DnsZoneSync.parse(byType.get("DNS_ZONE_SYNC")?.payload);
     expect(zone.rrsets.find((r) => r.name === "shop-a.example.com." && r.type === "A")?.records).toEqual(["203.0.113.10"]);
+    // ...and its mail host at the mail node's.
+    expect(zone.rrsets.find((r) => r.name === "mail.shop-a.example.com." && r.type === "A")?.records).toEqual(["198.51.100.25"]);
   });
 
   it("connects a domain to a site: zone sync, then a certificate order once the zone is live", async () => {

@@ -259,8 +259,11 @@ export interface ZoneTemplateInput {
   /** Address of the apex and `www` (and of the mail host when it is inside the zone). */
   ipv4: string;
   ipv6?: string;
-  /** Host the MX points to; default `mail.<zone>`, which then gets the A/AAAA records too. */
+  /** Host the MX points to; default `mail.<zone>`, which then gets A/AAAA records too. */
   mailHost?: string;
+  /** Address of an in-zone mail host (the mail node's); default `ipv4`/`ipv6`. */
+  mailIpv4?: string;
+  mailIpv6?: string;
   /** DKIM key (RFC 6376 section 3.6.1): `publicKey` is the base64 SPKI DER, as PROVISION_EMAIL_DOMAIN returns it. */
   dkim?: { selector: string; publicKey: string };
   /** SPF policy text (RFC 7208); default `v=spf1 mx a -all`. */
@@ -286,10 +289,13 @@ export function zoneTemplate(input: ZoneTemplateInput): RrsetInput[] {
   if (mailHost === null) throw new RangeError(`zoneTemplate: invalid mailHost ${JSON.stringify(input.mailHost)}`);
   const ttl = input.ttl ?? 3600;
   const rrset = (name: string, type: RecordType, records: string[]): RrsetInput => ({ name: `${name}.`, type, ttl, records });
-  const hosts = [zone, `www.${zone}`];
-  if (mailHost.endsWith(`.${zone}`) && !hosts.includes(mailHost)) hosts.push(mailHost);
+  const web = { ipv4: input.ipv4, ipv6: input.ipv6 };
+  const hosts: Array<[string, { ipv4: string; ipv6: string | undefined }]> = [[zone, web], [`www.${zone}`, web]];
+  if (mailHost.endsWith(`.${zone}`) && mailHost !== `www.${zone}`) {
+    hosts.push([mailHost, input.mailIpv4 === undefined ? web : { ipv4: input.mailIpv4, ipv6: input.mailIpv6 }]);
+  }
   return [
-    ...hosts.flatMap((host) => [rrset(host, "A", [input.ipv4]), ...(input.ipv6 === undefined ? [] : [rrset(host, "AAAA", [input.ipv6])])]),
+    ...hosts.flatMap(([host, ip]) => [rrset(host, "A", [ip.ipv4]), ...(ip.ipv6 === undefined ? [] : [rrset(host, "AAAA", [ip.ipv6])])]),
     rrset(zone, "MX", [`10 ${mailHost}.`]),
     rrset(zone, "TXT", [txtContent(input.spf ?? "v=spf1 mx a -all")]),
     ...(input.dkim ? [rrset(`${input.dkim.selector}._domainkey.${zone}`, "TXT", [txtContent(`v=DKIM1; k=rsa; p=${input.dkim.publicKey}`)])] : []),

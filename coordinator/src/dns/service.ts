@@ -80,12 +80,13 @@ export function createDnsService(deps: { db: Database; wakeups: Wakeups; nameser
   /**
    * Creates a domain (and, with `dns`, its zone from the template) inside `tx`. The name must not
    * be live for any tenant (409 on `name`). Addresses come from the web node of `cloudPodId`
-   * (its public IPs; 127.0.0.1 when it has none). With `connect` (the API's "connect a domain"),
+   * (its public IPs; 127.0.0.1 when it has none); `mail.<zone>` gets the address of
+   * `mailServerId` when given. With `connect` (the API's "connect a domain"),
    * a website of that pod serving this name also gets a certificate order (ISSUE_SSL, or
    * RENEW_SSL for new names) once the zone is live (spec section 11). Returns the domain, zone id,
    * sync job id and certificate job id.
    */
-  async function addDomain(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof DomainInput>, requestId: string, options: { dependsOn?: string[]; workflowPodId?: string; connect?: boolean } = {}) {
+  async function addDomain(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof DomainInput>, requestId: string, options: { dependsOn?: string[]; workflowPodId?: string; connect?: boolean; mailServerId?: string } = {}) {
     const taken = await tx.domain.findFirst({ where: { name: input.name, deletedAt: null }, select: { tenantId: true } });
     if (taken) {
       const message = taken.tenantId === input.tenantId ? "this tenant already has this domain" : "the domain is already owned by another tenant";
@@ -104,7 +105,12 @@ export function createDnsService(deps: { db: Database; wakeups: Wakeups; nameser
       const serverId = await placeByRole(tx, "dns", { serverId: input.serverId });
       zoneId = randomUUID();
       await tx.dnsZone.create({ data: { id: zoneId, tenantId: input.tenantId, domainId: domain.id, serverId, name: input.name, nameservers: nameserversFor(input.name, nameservers) } });
-      const template = zoneTemplate({ zone: input.name, ipv4: webServer?.publicIpv4 ?? "127.0.0.1", ...(webServer?.publicIpv6 ? { ipv6: webServer.publicIpv6 } : {}) });
+      const mailServer = options.mailServerId ? await tx.server.findUnique({ where: { id: options.mailServerId }, select: { publicIpv4: true, publicIpv6: true } }) : null;
+      const template = zoneTemplate({
+        zone: input.name, ipv4: webServer?.publicIpv4 ?? "127.0.0.1",
+        ...(webServer?.publicIpv6 ? { ipv6: webServer.publicIpv6 } : {}),
+        ...(mailServer?.publicIpv4 ? { mailIpv4: mailServer.publicIpv4, ...(mailServer.publicIpv6 ? { mailIpv6: mailServer.publicIpv6 } : {}) } : {}),
+      });
       const rows = template.flatMap((rrset) => rrset.records.map((content) => ({ id: randomUUID(), zoneId: zoneId as string, name: rrset.name, type: rrset.type, ttl: rrset.ttl, content, managed: true })));
       await tx.dnsRecord.createMany({ data: rows });
       jobId = await syncZone(tx, enqueue, zoneId, { ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}), ...(options.workflowPodId ? { cloudPodId: options.workflowPodId } : {}) });

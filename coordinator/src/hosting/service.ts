@@ -89,6 +89,76 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
     return site;
   }
 
+  /** `provisionCloudPod` inside the caller's transaction (billing fulfils a paid order with it, together with the tenant and subscription). */
+  async function provisionCloudPodIn(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof ProvisionInput>, requestId: string) {
+    const tenant = await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
+    if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+    const hosted = await tx.website.findFirst({ where: { domain: input.domain, deletedAt: null }, select: { id: true } });
+    const owned = await tx.domain.findFirst({ where: { name: input.domain, deletedAt: null }, select: { id: true } });
+    if (hosted || owned) throw new AppError("conflict", `domain: ${input.domain} is already taken`, [{ field: "domain", message: "already hosted or owned by a tenant" }]);
+    const created = await newCloudPod(tx, enqueue, actor, { tenantId: input.tenantId, name: input.name ?? input.domain, serverId: input.serverId, php: input.runtime === "php" }, requestId);
+    const pod = created.pod;
+    const websiteId = randomUUID();
+    await tx.website.create({ data: { id: websiteId, tenantId: input.tenantId, cloudPodId: pod.id, domain: input.domain, runtime: input.runtime } });
+    const site = await enqueue({
+      type: "CREATE_WEBSITE", payload: await siteSpec(tx, websiteId, { tls: false }),
+      tenantId: input.tenantId, targetServerId: pod.serverId, idempotencyKey: `website:create:${websiteId}`, dependsOn: [created.jobId], cloudPodId: pod.id,
+    });
+    const mailServerId = input.mail ? await placeByRole(tx, "mail") : undefined;
+    const domain = await deps.dns.addDomain(tx, enqueue, actor, { tenantId: input.tenantId, name: input.domain, cloudPodId: pod.id, dns: input.dns }, requestId, { dependsOn: [site.id], workflowPodId: pod.id, ...(mailServerId ? { mailServerId } : {}) });
+    const live = [site.id, ...(domain.jobId ? [domain.jobId] : [])];
+    let mailJobId: string | null = null;
+    if (mailServerId) {
+      const serverId = mailServerId;
+      const mailDomainId = randomUUID();
+      const now = new Date();
+      const dkimSelector = `mpanel${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
+      await tx.mailDomain.create({ data: { id: mailDomainId, tenantId: input.tenantId, domainId: domain.domain.id, serverId, name: input.domain, dkimSelector } });
+      mailJobId = (await enqueue({
+        type: "PROVISION_EMAIL_DOMAIN", payload: { mailDomainId, domain: input.domain, dkimSelector },
+        tenantId: input.tenantId, targetServerId: serverId, dependsOn: [domain.jobId ?? site.id], cloudPodId: pod.id,
+      })).id;
+      await audit(tx, { action: "MAIL_DOMAIN_CREATED", targetType: "mail_domain", targetId: mailDomainId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { domain: input.domain, jobId: mailJobId } });
+    }
+    const certificate = input.tls ? await requestCertificate(tx, enqueue, { websiteId, dependsOn: live, cloudPodId: pod.id }) : null;
+    if (certificate) await audit(tx, { action: "SSL_ISSUE_REQUESTED", targetType: "tls_certificate", targetId: certificate.certificateId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { websiteId, jobId: certificate.jobId } });
+    await audit(tx, { action: "WEBSITE_CREATED", targetType: "website", targetId: websiteId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { domain: input.domain, cloudPodId: pod.id, jobId: site.id } });
+    return {
+      cloudPod: pod, websiteId, domainId: domain.domain.id, zoneId: domain.zoneId, certificateId: certificate?.certificateId ?? null,
+      jobs: { cloudPod: created.jobId, website: site.id, zone: domain.jobId, mail: mailJobId, certificate: certificate?.jobId ?? null },
+    };
+  }
+
+  /** `setSuspended` inside the caller's transaction (billing's dunning suspends and restores with it). */
+  async function setSuspendedIn(tx: Tx, enqueue: Enqueue, actor: Actor, id: string, suspended: boolean, requestId: string) {
+    const pod = await findCloudPod(actor, id, tx);
+    checkPermission(actor, "cloudpods:suspend", pod.tenantId);
+    if (pod.status === "deleting") throw new AppError("conflict", "the cloud pod is being deleted");
+    await tx.cloudPod.update({ where: { id }, data: { status: suspended ? "suspended" : "running" } });
+    const sites = await tx.website.findMany({ where: { cloudPodId: id, deletedAt: null }, select: { id: true } });
+    const specs = await Promise.all(sites.map((site) => siteSpec(tx, site.id, { suspended })));
+    const job = await enqueue({
+      type: "SUSPEND_CLOUDPOD", payload: { cloudPodId: id, systemUser: pod.systemUser, suspended, sites: specs },
+      tenantId: pod.tenantId, targetServerId: pod.serverId,
+    });
+    await audit(tx, { action: suspended ? "CLOUDPOD_SUSPENDED" : "CLOUDPOD_UNSUSPENDED", targetType: "cloudpod", targetId: id, tenantId: pod.tenantId, actorUserId: actor.userId, requestId, data: { jobId: job.id } });
+    return { cloudPodId: id, status: suspended ? "suspended" : "running", jobId: job.id };
+  }
+
+  /** `deleteCloudPod` inside the caller's transaction (billing terminates unpaid or canceled subscriptions with it). */
+  async function deleteCloudPodIn(tx: Tx, enqueue: Enqueue, actor: Actor, id: string, requestId: string) {
+    const pod = await findCloudPod(actor, id, tx);
+    checkPermission(actor, "cloudpods:delete", pod.tenantId);
+    const sites = await tx.website.findMany({ where: { cloudPodId: id, deletedAt: null } });
+    await tx.cloudPod.update({ where: { id }, data: { status: "deleting" } });
+    await tx.website.updateMany({ where: { cloudPodId: id, deletedAt: null }, data: { status: "deleting" } });
+    const job = await enqueue({
+      type: "DELETE_CLOUDPOD", payload: { cloudPodId: id, systemUser: pod.systemUser, domains: sites.map((s) => s.domain) },
+      tenantId: pod.tenantId, targetServerId: pod.serverId, idempotencyKey: `cloudpod:delete:${id}`,
+    });
+    return { cloudPodId: id, jobId: job.id };
+  }
+
   return {
     async createCloudPod(actor: Actor, input: z.output<typeof CloudPodInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
@@ -106,20 +176,13 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
 
     getCloudPod: (actor: Actor, id: string) => findCloudPod(actor, id),
 
+    provisionCloudPodIn,
+    setSuspendedIn,
+    deleteCloudPodIn,
+
     /** Deletes a CloudPod with all its websites (one DELETE_CLOUDPOD job). */
     async deleteCloudPod(actor: Actor, id: string, requestId: string) {
-      return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const pod = await findCloudPod(actor, id, tx);
-        checkPermission(actor, "cloudpods:delete", pod.tenantId);
-        const sites = await tx.website.findMany({ where: { cloudPodId: id, deletedAt: null } });
-        await tx.cloudPod.update({ where: { id }, data: { status: "deleting" } });
-        await tx.website.updateMany({ where: { cloudPodId: id, deletedAt: null }, data: { status: "deleting" } });
-        const job = await enqueue({
-          type: "DELETE_CLOUDPOD", payload: { cloudPodId: id, systemUser: pod.systemUser, domains: sites.map((s) => s.domain) },
-          tenantId: pod.tenantId, targetServerId: pod.serverId, idempotencyKey: `cloudpod:delete:${id}`,
-        });
-        return { cloudPodId: id, jobId: job.id };
-      });
+      return withJobs(db, deps.wakeups, (tx, enqueue) => deleteCloudPodIn(tx, enqueue, actor, id, requestId));
     },
 
     async createWebsite(actor: Actor, input: z.output<typeof WebsiteInput>, requestId: string) {
@@ -161,43 +224,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
      * (`provisioning` -> `running` | `error`). 409 naming `domain` when any tenant has it.
      */
     async provisionCloudPod(actor: Actor, input: z.output<typeof ProvisionInput>, requestId: string) {
-      return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const tenant = await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
-        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
-        const hosted = await tx.website.findFirst({ where: { domain: input.domain, deletedAt: null }, select: { id: true } });
-        const owned = await tx.domain.findFirst({ where: { name: input.domain, deletedAt: null }, select: { id: true } });
-        if (hosted || owned) throw new AppError("conflict", `domain: ${input.domain} is already taken`, [{ field: "domain", message: "already hosted or owned by a tenant" }]);
-        const created = await newCloudPod(tx, enqueue, actor, { tenantId: input.tenantId, name: input.name ?? input.domain, serverId: input.serverId, php: input.runtime === "php" }, requestId);
-        const pod = created.pod;
-        const websiteId = randomUUID();
-        await tx.website.create({ data: { id: websiteId, tenantId: input.tenantId, cloudPodId: pod.id, domain: input.domain, runtime: input.runtime } });
-        const site = await enqueue({
-          type: "CREATE_WEBSITE", payload: await siteSpec(tx, websiteId, { tls: false }),
-          tenantId: input.tenantId, targetServerId: pod.serverId, idempotencyKey: `website:create:${websiteId}`, dependsOn: [created.jobId], cloudPodId: pod.id,
-        });
-        const domain = await deps.dns.addDomain(tx, enqueue, actor, { tenantId: input.tenantId, name: input.domain, cloudPodId: pod.id, dns: input.dns }, requestId, { dependsOn: [site.id], workflowPodId: pod.id });
-        const live = [site.id, ...(domain.jobId ? [domain.jobId] : [])];
-        let mailJobId: string | null = null;
-        if (input.mail) {
-          const serverId = await placeByRole(tx, "mail");
-          const mailDomainId = randomUUID();
-          const now = new Date();
-          const dkimSelector = `mpanel${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
-          await tx.mailDomain.create({ data: { id: mailDomainId, tenantId: input.tenantId, domainId: domain.domain.id, serverId, name: input.domain, dkimSelector } });
-          mailJobId = (await enqueue({
-            type: "PROVISION_EMAIL_DOMAIN", payload: { mailDomainId, domain: input.domain, dkimSelector },
-            tenantId: input.tenantId, targetServerId: serverId, dependsOn: [domain.jobId ?? site.id], cloudPodId: pod.id,
-          })).id;
-          await audit(tx, { action: "MAIL_DOMAIN_CREATED", targetType: "mail_domain", targetId: mailDomainId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { domain: input.domain, jobId: mailJobId } });
-        }
-        const certificate = input.tls ? await requestCertificate(tx, enqueue, { websiteId, dependsOn: live, cloudPodId: pod.id }) : null;
-        if (certificate) await audit(tx, { action: "SSL_ISSUE_REQUESTED", targetType: "tls_certificate", targetId: certificate.certificateId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { websiteId, jobId: certificate.jobId } });
-        await audit(tx, { action: "WEBSITE_CREATED", targetType: "website", targetId: websiteId, tenantId: input.tenantId, actorUserId: actor.userId, requestId, data: { domain: input.domain, cloudPodId: pod.id, jobId: site.id } });
-        return {
-          cloudPod: pod, websiteId, domainId: domain.domain.id, zoneId: domain.zoneId, certificateId: certificate?.certificateId ?? null,
-          jobs: { cloudPod: created.jobId, website: site.id, zone: domain.jobId, mail: mailJobId, certificate: certificate?.jobId ?? null },
-        };
-      });
+      return withJobs(db, deps.wakeups, (tx, enqueue) => provisionCloudPodIn(tx, enqueue, actor, input, requestId));
     },
 
     /**
@@ -221,20 +248,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
 
     /** Suspends (every site answers 503 "suspended") or unsuspends a CloudPod: SUSPEND_CLOUDPOD with each site's full spec. */
     async setSuspended(actor: Actor, id: string, suspended: boolean, requestId: string) {
-      return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const pod = await findCloudPod(actor, id, tx);
-        checkPermission(actor, "cloudpods:suspend", pod.tenantId);
-        if (pod.status === "deleting") throw new AppError("conflict", "the cloud pod is being deleted");
-        await tx.cloudPod.update({ where: { id }, data: { status: suspended ? "suspended" : "running" } });
-        const sites = await tx.website.findMany({ where: { cloudPodId: id, deletedAt: null }, select: { id: true } });
-        const specs = await Promise.all(sites.map((site) => siteSpec(tx, site.id, { suspended })));
-        const job = await enqueue({
-          type: "SUSPEND_CLOUDPOD", payload: { cloudPodId: id, systemUser: pod.systemUser, suspended, sites: specs },
-          tenantId: pod.tenantId, targetServerId: pod.serverId,
-        });
-        await audit(tx, { action: suspended ? "CLOUDPOD_SUSPENDED" : "CLOUDPOD_UNSUSPENDED", targetType: "cloudpod", targetId: id, tenantId: pod.tenantId, actorUserId: actor.userId, requestId, data: { jobId: job.id } });
-        return { cloudPodId: id, status: suspended ? "suspended" : "running", jobId: job.id };
-      });
+      return withJobs(db, deps.wakeups, (tx, enqueue) => setSuspendedIn(tx, enqueue, actor, id, suspended, requestId));
     },
 
     async listWebsites(actor: Actor, q: z.output<typeof HostingListQuery>) {
