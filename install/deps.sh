@@ -23,6 +23,7 @@ declare -A packages=(
   [bind9-dnsutils]=/usr/bin/dig
   [passwd]=/usr/sbin/useradd
   [chromium]=/usr/bin/chromium
+  [restic]=/usr/bin/restic
 )
 missing=()
 for pkg in "${!packages[@]}"; do
