@@ -6,4 +6,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$MPANEL_ROOT/install/deps.sh"
 cd "$MPANEL_ROOT"
 npm run --silent generate >/dev/null
+npm run --silent build -w panel >/dev/null
 exec node --import tsx install/quickstart.ts "$@"

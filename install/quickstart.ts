@@ -147,7 +147,7 @@ if ((existing.data as unknown as unknown[]).length === 0) {
 }
 const page = await httpGet(new URL(`http://127.0.0.1:${sitePort}/`), domain, 5000);
 if (page?.status !== 200 || !page.body.includes("runs as")) throw new Error("the demo PHP site does not answer; see var/agent.log, var/nginx/logs/error.log and var/php/log/php-fpm.log");
-say(`panel API: ${api}/api/openapi.json (admin ${admin.email})`);
+say(`panel: ${api}/ (sign in as ${admin.email}); API: ${api}/api/openapi.json`);
 say(`demo PHP site ${domain} is served by nginx and its CloudPod's own PHP-FPM pool:`);
 say(`  curl -H 'Host: ${domain}' http://127.0.0.1:${sitePort}/`);
 say(`  http://127.0.0.1:${sitePort}/`);

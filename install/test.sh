@@ -21,6 +21,9 @@ fi
 echo "== type check"
 tsc -p tsconfig.json --noEmit || status=1
 
+echo "== panel build (type check + vite; the browser tests use it)"
+npm run --silent build -w panel >/dev/null || status=1
+
 echo "== tests (embedded PostgreSQL)"
 env -u DATABASE_URL vitest run --reporter=default --reporter=json --outputFile.json="$out/embedded.json" || status=1
 

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { NodeRole } from "@mpanel/proto";
 import { z } from "zod";
 import { AcmeConfig } from "./drivers/acme";
+import { BackupConfig } from "./drivers/restic";
 import { DatabasesConfig } from "./drivers/databases";
 import { MailConfig } from "./drivers/mail";
 import { PhpFpmConfig } from "./drivers/php-fpm";
@@ -51,6 +52,8 @@ const AgentConfigSchema = z.strictObject({
   databases: DatabasesConfig.optional(),
   /** PowerDNS Authoritative (dns role). */
   powerdns: PowerDnsConfig.optional(),
+  /** The restic repository backups go to (web and db roles); absent = this node takes no backup jobs. */
+  backup: BackupConfig.optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -1,17 +1,20 @@
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { loadAgentConfig } from "./config";
-import { EnrollError } from "./enroll";
+import { enroll, EnrollError } from "./enroll";
+import { loadIdentity } from "./identity";
 import { startAgent } from "./agent";
 import { FatalSessionError } from "./session";
 
 /**
- * `mpanel-agent [--config FILE] [--token T --ca-hash sha256:H]`: enrolls on first start, then
- * runs until SIGTERM/SIGINT, when it finishes (or hands back) running jobs and exits 0.
- * Exit codes: 1 on a refused enrollment or revoked node (do not restart blindly), 2 on bad config.
+ * `mpanel-agent [--config FILE] [--token T --ca-hash sha256:H] [--enroll-only]`: enrolls on first
+ * start, then runs until SIGTERM/SIGINT, when it finishes (or hands back) running jobs and exits 0.
+ * `--enroll-only` (the installer) enrolls when the state dir holds no identity yet, prints the
+ * node id and exits 0. Exit codes: 1 on a refused enrollment or revoked node (do not restart
+ * blindly), 2 on bad config.
  */
 const { values } = parseArgs({
-  options: { config: { type: "string" }, token: { type: "string" }, "ca-hash": { type: "string" } },
+  options: { config: { type: "string" }, token: { type: "string" }, "ca-hash": { type: "string" }, "enroll-only": { type: "boolean" } },
 });
 let config;
 try {
@@ -24,6 +27,13 @@ const log = pino({ name: "agent", level: config.logLevel, redact: ["token", "*.t
 const token = values.token ?? process.env.MPANEL_JOIN_TOKEN;
 const caHash = values["ca-hash"] ?? process.env.MPANEL_CA_HASH;
 try {
+  if (values["enroll-only"]) {
+    const identity = await loadIdentity(config.stateDir)
+      ?? (token && caHash ? await enroll({ coordinator: config.coordinator, token, caHash, roles: [...config.roles], hostname: config.hostname, stateDir: config.stateDir }) : null);
+    if (!identity) throw new EnrollError("token_missing", "this node is not enrolled: pass --token and --ca-hash");
+    process.stdout.write(`${identity.nodeId}\n`);
+    process.exit(0);
+  }
   const agent = await startAgent(config, log, token && caHash ? { token, caHash } : undefined);
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {

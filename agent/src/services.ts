@@ -6,6 +6,7 @@ import { createMailServer, type MailServer } from "./drivers/mail";
 import { createNginx, type Nginx } from "./drivers/nginx";
 import { createPhpFpm, type PhpFpm } from "./drivers/php-fpm";
 import { createPowerDns, type PowerDns } from "./drivers/powerdns";
+import { createRestic, type Restic } from "./drivers/restic";
 import { JobError } from "./jobs/define";
 
 /** The drivers of the daemons this node runs; a driver is absent when its config section is. */
@@ -16,6 +17,7 @@ export interface AgentServices {
   mail?: MailServer;
   databases?: DatabaseServers;
   powerdns?: PowerDns;
+  backup?: Restic;
 }
 
 /** Builds every driver whose section `config` has. Throws what a driver factory throws (bad config). */
@@ -28,6 +30,7 @@ export function createServices(config: AgentConfig, log: Logger): AgentServices 
     ...(config.mail ? { mail: createMailServer(config.mail, log) } : {}),
     ...(config.databases ? { databases: createDatabaseServers(config.databases, log) } : {}),
     ...(config.powerdns ? { powerdns: createPowerDns(config.powerdns, log) } : {}),
+    ...(config.backup ? { backup: createRestic(config.backup, config.hostname, log.child({ component: "restic" })) } : {}),
   };
 }
 

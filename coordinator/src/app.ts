@@ -4,9 +4,15 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
+import rateLimit from "@fastify/rate-limit";
+import { AppError } from "./errors";
 import { registerAuth } from "./http/auth-hook";
+import { registerInputGuard } from "./identity/input-guard";
 import { registerErrorHandler } from "./http/errors";
 import { registerRoutes, type ApiServices } from "./http/routes";
+import type { LiveHub } from "./panel/live";
+import type { EnrollmentInfo } from "./panel/contract";
+import { registerPanel } from "./panel/routes";
 
 /** What `build` needs: the services and a logger (tests pass their own). */
 export interface AppDeps {
@@ -14,12 +20,16 @@ export interface AppDeps {
   log: Logger;
   /** Proxies whose X-Forwarded-For is believed (fastify `trustProxy`); none by default. */
   trustProxy?: string[];
+  /** The panel: its live-update hub, what new nodes enroll with, where its build is (default `panel/dist`). */
+  panel?: { live: LiveHub; enrollment: EnrollmentInfo; dist?: string };
 }
 
 /** One registered route: its method (HEAD twins of GET routes included) and URL pattern. */
 export interface RouteEntry {
   method: string;
   url: string;
+  /** Route needs no session (`config: { public: true }`). */
+  public: boolean;
 }
 
 const routeLists = new WeakMap<FastifyInstance, RouteEntry[]>();
@@ -43,7 +53,7 @@ export async function build(deps: AppDeps): Promise<FastifyInstance> {
   const routes: RouteEntry[] = [];
   routeLists.set(app, routes);
   app.addHook("onRoute", (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, public: route.config?.public === true });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -52,9 +62,13 @@ export async function build(deps: AppDeps): Promise<FastifyInstance> {
     openapi: { info: { title: "mPanel coordinator API", version: "0.1.0" } },
     transform: jsonSchemaTransform,
   });
+  // Limits are per route (`config.rateLimit`), keyed on `req.ip`; in-process store (one replica).
+  await app.register(rateLimit, { global: false, errorResponseBuilder: (_req, ctx) => new AppError("rate_limited", `too many attempts; retry in ${ctx.after}`) });
   registerErrorHandler(app);
   registerAuth(app, deps.services.auth);
+  registerInputGuard(app);
   registerRoutes(app, deps.services);
+  if (deps.panel) await registerPanel(app, deps.panel);
   app.get("/api/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app;
 }

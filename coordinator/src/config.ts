@@ -31,6 +31,37 @@ const ConfigSchema = z.object({
   MPANEL_NAMESERVERS: z.string().regex(/^[a-z0-9.,-]*$/, "must be comma-separated host names").default(""),
   /** How often the certificate renewal run looks for certificates past 2/3 of their lifetime (ms). */
   MPANEL_RENEWAL_SCAN_MS: ms.default(60_000),
+  /** How often the backup scheduler looks for CloudPods whose backup policy is due (ms). */
+  MPANEL_BACKUP_SCAN_MS: ms.default(60_000),
+  /** Proxies (addresses or CIDRs, comma separated) whose X-Forwarded-For is believed for the client address; empty = none. */
+  MPANEL_TRUSTED_PROXIES: z.string().regex(/^[0-9a-fA-F.:/,\s]*$/, "must be comma-separated addresses or CIDRs").default(""),
+  /** Login, second-step and password-reset attempts allowed per client address per minute. */
+  MPANEL_LOGIN_RATE_MAX: z.coerce.number().int().min(1).default(10),
+  /** Failed logins in a row that lock an account, and for how long (ms). */
+  MPANEL_LOCK_THRESHOLD: z.coerce.number().int().min(1).default(5),
+  MPANEL_LOCK_MS: ms.default(15 * 60_000),
+  /** Platform roles that must use TOTP (comma separated, e.g. "SUPER_ADMIN,PLATFORM_ADMIN"); empty = optional for all. */
+  MPANEL_MFA_REQUIRED_ROLES: z.string().regex(/^[A-Z_,\s]*$/, "must be comma-separated role names").default(""),
+  /** SMTP server for password-reset mail (smtp://host:port); unset = password reset by email is off. */
+  MPANEL_SMTP_URL: z.url().optional(),
+  MPANEL_MAIL_FROM: z.email().default("mpanel@localhost"),
+  /** Public URL of the panel, used in emailed links. */
+  MPANEL_PUBLIC_URL: z.url().default("http://localhost:8080"),
+  /** Stripe secret key (`sk_...`); unset = checkout is off (503). */
+  MPANEL_STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** Signing secret of the Stripe webhook endpoint (`whsec_...`); unset = webhooks are refused. */
+  MPANEL_STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Base URL of the Stripe API (default Stripe's); a Stripe-compatible server in tests, e.g. http://127.0.0.1:12111. */
+  MPANEL_STRIPE_API_URL: z.url().optional(),
+  /** The seller printed on invoices, and its country (ISO 3166-1 alpha-2; decides EU reverse charge). */
+  MPANEL_BILLING_SELLER: z.string().min(1).default("mPanel hosting"),
+  MPANEL_BILLING_COUNTRY: z.string().regex(/^[A-Z]{2}$/, "must be an ISO 3166-1 alpha-2 code").default("DE"),
+  /** Days from issue to due date of renewal invoices. */
+  MPANEL_INVOICE_DUE_DAYS: z.coerce.number().int().min(0).max(90).default(7),
+  /** Dunning steps of an unpaid invoice: `days after due:action`, actions reminder, suspend, terminate. */
+  MPANEL_DUNNING_SCHEDULE: z.string().regex(/^\d{1,3}:(reminder|suspend|terminate)(,\d{1,3}:(reminder|suspend|terminate))*$/, "must be like 1:reminder,7:suspend,30:terminate").default("1:reminder,3:reminder,7:suspend,30:terminate"),
+  /** How often the renewal and dunning runs look for due work (ms). */
+  MPANEL_BILLING_RUN_MS: ms.default(3_600_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

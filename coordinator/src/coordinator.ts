@@ -11,6 +11,8 @@ import { createGateway } from "./gateway/grpc-server";
 import { createLastSeen } from "./gateway/last-seen";
 import { createDatabaseService } from "./databases/service";
 import { createDnsService } from "./dns/service";
+import { createBillingService, type BillingService } from "./billing/service";
+import { systemClock } from "./billing/periods";
 import { createHostingService } from "./hosting/service";
 import { createMailService } from "./mail/service";
 import { createTlsService, type TlsService } from "./tls/service";
@@ -21,8 +23,15 @@ import { createJobStore, type JobStore } from "./jobs/store";
 import { Wakeups } from "./jobs/wakeups";
 import { createJoinTokenService } from "./nodes/join-tokens";
 import { createServerService } from "./nodes/servers";
+import { createLiveHub } from "./panel/live";
 import { caFingerprint, loadOrCreateCa } from "./pki/ca";
 import { createTenantService } from "./tenants/service";
+import { createIdentityServices } from "./identity/services";
+import { createInstallService } from "./install/routes";
+import { createBackupService, type BackupService } from "./backups/service";
+
+/** The items of a comma-separated config value, trimmed, empties dropped. */
+const list = (value: string): string[] => value.split(",").map((item) => item.trim()).filter(Boolean);
 
 /** A running coordinator: HTTP API + agent gateway + reaper, over one database. */
 export interface Coordinator {
@@ -33,6 +42,10 @@ export interface Coordinator {
   wakeups: Wakeups;
   /** The certificate service (its renewal run is on a timer; tests call it directly). */
   tls: TlsService;
+  /** Billing (its renewal and dunning runs are on a timer; tests call them with a moved `now`). */
+  billing: BillingService;
+  /** Backups (their scheduler runs on a timer; tests call `scheduleBackups` directly). */
+  backups: BackupService;
   httpUrl: string;
   grpcPort: number;
   /** `sha256:<hex>` of the CA certificate: what agents pin at enrollment. */
@@ -66,19 +79,46 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const grpcPort = await gateway.listen(config.MPANEL_GRPC_HOST, config.MPANEL_GRPC_PORT);
   const tls = createTlsService({ db, wakeups });
   const dns = createDnsService({ db, wakeups, nameservers: config.MPANEL_NAMESERVERS.split(",").map((s) => s.trim()).filter(Boolean) });
+  const live = createLiveHub({ pool: db.pool, log });
+  await live.ready();
+  const identity = createIdentityServices({
+    db,
+    policy: { loginRateMax: config.MPANEL_LOGIN_RATE_MAX, mfaRequiredRoles: list(config.MPANEL_MFA_REQUIRED_ROLES) },
+    mail: { smtpUrl: config.MPANEL_SMTP_URL, from: config.MPANEL_MAIL_FROM, publicUrl: config.MPANEL_PUBLIC_URL },
+  });
+  const hosting = createHostingService({ db, wakeups, dns });
+  const billing = createBillingService({
+    db, wakeups, hosting, log, clock: systemClock,
+    settings: {
+      stripe: { secretKey: config.MPANEL_STRIPE_SECRET_KEY, webhookSecret: config.MPANEL_STRIPE_WEBHOOK_SECRET, apiUrl: config.MPANEL_STRIPE_API_URL },
+      smtpUrl: config.MPANEL_SMTP_URL, mailFrom: config.MPANEL_MAIL_FROM, publicUrl: config.MPANEL_PUBLIC_URL,
+      seller: config.MPANEL_BILLING_SELLER, sellerCountry: config.MPANEL_BILLING_COUNTRY,
+      dueDays: config.MPANEL_INVOICE_DUE_DAYS, dunningSchedule: config.MPANEL_DUNNING_SCHEDULE,
+    },
+  });
+  const backups = createBackupService({ db, wakeups });
   const app = await build({
     log,
+    trustProxy: list(config.MPANEL_TRUSTED_PROXIES),
+    panel: { live, enrollment: { coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}`, caHash: caFingerprint(ca.certPem) } },
     services: {
-      auth: createAuthService({ db, sessionTtlMs: config.MPANEL_SESSION_TTL_MS }),
+      auth: createAuthService({
+        db, sessionTtlMs: config.MPANEL_SESSION_TTL_MS,
+        policy: { lockThreshold: config.MPANEL_LOCK_THRESHOLD, lockMs: config.MPANEL_LOCK_MS, mfaRequiredRoles: identity.policy.mfaRequiredRoles },
+      }),
+      identity,
       tenants: createTenantService({ db }),
       joinTokens,
       servers: createServerService({ db, disconnect: (nodeId) => dispatcher.disconnect(nodeId) }),
-      hosting: createHostingService({ db, wakeups, dns }),
+      hosting,
+      billing,
       dns,
       mail: createMailService({ db, wakeups }),
       databases: createDatabaseService({ db, wakeups }),
       tls,
       jobs: createJobService({ db }),
+      install: createInstallService({ coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}` }),
+      backups,
       ready: async () => {
         await db.pool.query("SELECT 1");
       },
@@ -88,21 +128,32 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const renewals = setInterval(() => {
     tls.scheduleRenewals().catch((error: unknown) => log.error({ err: error }, "certificate renewal run failed"));
   }, config.MPANEL_RENEWAL_SCAN_MS);
+  const billingRuns = setInterval(() => {
+    billing.runRenewals().then(() => billing.runDunning()).catch((error: unknown) => log.error({ err: error }, "billing run failed"));
+  }, config.MPANEL_BILLING_RUN_MS);
+  const backupRuns = setInterval(() => {
+    backups.scheduleBackups().catch((error: unknown) => log.error({ err: error }, "backup scheduler run failed"));
+  }, config.MPANEL_BACKUP_SCAN_MS);
   const reaper = setInterval(() => {
     store.reapExpired().catch((error: unknown) => log.error({ err: error }, "lease reaper failed"));
   }, config.MPANEL_REAPER_MS);
   const caHash = caFingerprint(ca.certPem);
   log.info({ httpUrl, grpcPort, caHash }, "coordinator started");
   return {
-    app, database, store, dispatcher, wakeups, tls, httpUrl, grpcPort, caHash,
+    app, database, store, dispatcher, wakeups, tls, billing, backups, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
       clearInterval(renewals);
+      clearInterval(billingRuns);
+      clearInterval(backupRuns);
       store.stop();
       await gateway.close();
       dispatcher.close();
       await lastSeen.stop();
       await app.close();
+      identity.passwordReset.close();
+      billing.close();
+      await live.stop();
       await database.close();
     },
   };

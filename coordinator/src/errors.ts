@@ -6,6 +6,7 @@ export const errorCodes = {
   unauthenticated: { http: 401, grpc: grpc.status.UNAUTHENTICATED },
   forbidden: { http: 403, grpc: grpc.status.PERMISSION_DENIED },
   csrf: { http: 403, grpc: grpc.status.PERMISSION_DENIED },
+  mfa_setup_required: { http: 403, grpc: grpc.status.PERMISSION_DENIED },
   not_found: { http: 404, grpc: grpc.status.NOT_FOUND },
   conflict: { http: 409, grpc: grpc.status.ALREADY_EXISTS },
   no_capacity: { http: 409, grpc: grpc.status.RESOURCE_EXHAUSTED },
@@ -15,6 +16,7 @@ export const errorCodes = {
   token_role: { http: 403, grpc: grpc.status.PERMISSION_DENIED },
   node_revoked: { http: 403, grpc: grpc.status.PERMISSION_DENIED },
   rate_limited: { http: 429, grpc: grpc.status.RESOURCE_EXHAUSTED },
+  unavailable: { http: 503, grpc: grpc.status.UNAVAILABLE },
   internal: { http: 500, grpc: grpc.status.INTERNAL },
 } as const;
 

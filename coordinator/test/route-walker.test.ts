@@ -17,6 +17,23 @@ const table: Record<string, Expected> = {
   "POST /api/auth/login": { public: true },
   "POST /api/auth/logout": { other: 200 },
   "GET /api/auth/me": { other: 200 },
+  "POST /api/auth/login/totp": { public: true },
+  "POST /api/auth/password-reset": { public: true },
+  "POST /api/auth/password-reset/complete": { public: true },
+  // Identity routes act on the caller's own account: A's ids are simply not found.
+  "POST /api/auth/totp/enroll": { other: 200 },
+  "POST /api/auth/totp/confirm": { other: 400, body: () => ({ code: "000000" }) },
+  "POST /api/auth/totp/disable": { other: 409, body: () => ({ recoveryCode: "not-enabled" }) },
+  "GET /api/auth/sessions": { other: 200 },
+  "DELETE /api/auth/sessions/:id": { id: "tenant", other: 404 },
+  "POST /api/auth/password": { other: 400, body: () => ({ currentPassword: "wrong", newPassword: "a-long-enough-password" }) },
+  "POST /api/auth/api-keys": { other: 404, body: (a) => ({ name: "intruder", scopes: ["domains"], tenantId: a.tenant }) },
+  "GET /api/auth/api-keys": { other: 200 },
+  "DELETE /api/auth/api-keys/:id": { id: "tenant", other: 404 },
+  "GET /api/admin/tenants/:id/roles": { id: "tenant", other: 404 },
+  "POST /api/admin/tenants/:id/roles": { id: "tenant", other: 404, body: () => ({ name: "Intruder", permissions: ["domains:read"] }) },
+  "POST /api/admin/tenants/:id/users": { id: "tenant", other: 404, body: () => ({ email: "intruder@example.test", name: "Intruder", role: "TENANT_ADMIN" }) },
+  "POST /api/admin/tenants/:id/impersonate": { id: "tenant", other: 403 },
   "POST /api/admin/tenants": { other: 403, body: () => ({ name: "Sneaky" }) },
   "GET /api/admin/tenants": { other: 200 },
   "GET /api/admin/tenants/:id": { id: "tenant", other: 404 },
@@ -77,6 +94,44 @@ const table: Record<string, Expected> = {
   "DELETE /api/admin/hosting/databases/:id/users/:userId": { id: "tenant", other: 404 },
   "GET /api/admin/jobs": { other: 200 },
   "GET /api/admin/jobs/:id": { id: "job", other: 404 },
+  "GET /api/public/products": { public: true },
+  "GET /api/public/plans": { public: true },
+  "POST /api/public/checkout/session": { public: true },
+  "POST /api/public/checkout/webhook": { public: true },
+  "POST /api/webhooks/stripe": { public: true },
+  // Billing: tenant A has no subscription or invoice here, so `:id` gets another record of A (a 404 all the same);
+  // billing-checkout.test.ts checks a tenant sees only its own invoices.
+  "GET /api/admin/billing/products": { other: 403 },
+  "POST /api/admin/billing/products": { other: 403, body: () => ({ code: "intruder", name: "Intruder", type: "hosting", prices: [{ currency: "EUR", interval: "month", amountMinor: 1 }] }) },
+  "POST /api/admin/billing/coupons": { other: 403, body: () => ({ code: "INTRUDER", percentOff: 100 }) },
+  "POST /api/admin/billing/tax-rates": { other: 403, body: () => ({ country: "DE", rateBp: 0 }) },
+  "GET /api/admin/billing/subscriptions": { other: 200 },
+  "GET /api/admin/billing/subscriptions/:id": { id: "tenant", other: 404 },
+  "POST /api/admin/billing/subscriptions/:id/change": { id: "tenant", other: 404, body: () => ({ planCode: "intruder" }) },
+  "POST /api/admin/billing/subscriptions/:id/cancel": { id: "tenant", other: 404 },
+  "POST /api/admin/billing/subscriptions/:id/reactivate": { id: "tenant", other: 404 },
+  "GET /api/admin/billing/invoices": { other: 200 },
+  "GET /api/admin/billing/invoices/:id": { id: "tenant", other: 404 },
+  "GET /api/admin/billing/invoices/:id/pdf": { id: "tenant", other: 404 },
+  "POST /api/admin/billing/invoices/:id/payments": { id: "tenant", other: 404, body: () => ({ amountMinor: 1, currency: "EUR", reference: "intruder" }) },
+  "POST /api/admin/billing/runs/renewals": { other: 403 },
+  "POST /api/admin/billing/runs/dunning": { other: 403 },
+  // The panel (coordinator/src/panel): its files and SPA fallback are public; the live socket
+  // authenticates like any API route (panel-live.test.ts checks it refuses strangers and scopes events).
+  "GET /*": { public: true },
+  "GET /api/live": { other: 200 },
+  "GET /api/admin/enrollment": { other: 403 },
+  // The one-line agent installer and its bundle: public downloads (install-agent.test.ts runs them).
+  "GET /install/agent.sh": { public: true },
+  "GET /install/agent.tar.gz": { public: true },
+  // Backups: no backup of A here, so `/api/admin/backups/:id` gets another record of A (a 404 all the same);
+  // backups-api.test.ts checks tenant B against A's real backup.
+  "GET /api/admin/hosting/cloudpods/:id/backup-policy": { id: "cloudpod", other: 404 },
+  "PUT /api/admin/hosting/cloudpods/:id/backup-policy": { id: "cloudpod", other: 404, body: () => ({ frequencyHours: 24, keepLast: 7 }) },
+  "POST /api/admin/hosting/cloudpods/:id/backups": { id: "cloudpod", other: 404, body: () => ({}) },
+  "GET /api/admin/backups": { other: 200 },
+  "GET /api/admin/backups/:id": { id: "tenant", other: 404 },
+  "POST /api/admin/backups/:id/restore": { id: "tenant", other: 404 },
 };
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -131,7 +186,7 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
   /** Puts `id` for `:id` and a fresh UUID for any other parameter (`:recordId`, ...). */
   const withIds = (url: string, id: string): string => url.replace(":id", id).replace(/:[A-Za-z]+/g, () => randomUUID());
   const authRoutes = (): Array<{ method: string; url: string }> =>
-    routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && key(r) !== "POST /api/auth/login");
+    routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && !("public" in (table[key(r)] ?? {})));
 
   beforeAll(async () => {
     t = await startTestCoordinator();

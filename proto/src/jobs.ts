@@ -149,6 +149,39 @@ export const DnsZoneSync = z.strictObject({
 });
 export const DeleteDnsZone = z.strictObject({ zoneId: z.uuid(), zone: Domain });
 
+/**
+ * Backups (DESIGN section 10): snapshots in the node's restic repository, tagged `mpanel`,
+ * `backup:<backupId>` and `cloudpod:<id>` or `database:<id>`. `retention` (restic `forget
+ * --keep-*`, counts of snapshots kept per period) is applied to that target's snapshots after
+ * a successful backup and check; absent = keep everything.
+ */
+export const BackupRetention = z.strictObject({
+  keepLast: z.number().int().min(1).max(1000),
+  keepDaily: z.number().int().min(0).max(1000).default(0),
+  keepWeekly: z.number().int().min(0).max(1000).default(0),
+  keepMonthly: z.number().int().min(0).max(1000).default(0),
+});
+/** Web: backs up the CloudPod's `sites/` directory (files, modes, owners). Result: `BackupResult`. */
+export const BackupSite = z.strictObject({ backupId: z.uuid(), cloudPodId: z.uuid(), systemUser: SystemUser, retention: BackupRetention.optional() });
+/** Db: dumps the database (`mariadb-dump --single-transaction` / `pg_dump -Fc`) into the repository; an empty or unreadable dump fails the job. Result: `BackupResult`. */
+export const BackupDatabase = z.strictObject({ backupId: z.uuid(), databaseId: z.uuid(), engine: DbEngine, name: DbName, retention: BackupRetention.optional() });
+/** A restic snapshot id (full, 64 hex digits). */
+export const SnapshotId = z.string().regex(/^[0-9a-f]{64}$/, "must be a restic snapshot id (64 hex digits)");
+/** Restores one snapshot: a CloudPod's `sites/` back into place, or a database's dump into that database. */
+export const RestoreBackup = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("files"), backupId: z.uuid(), snapshotId: SnapshotId, cloudPodId: z.uuid(), systemUser: SystemUser }),
+  z.strictObject({ kind: z.literal("database"), backupId: z.uuid(), snapshotId: SnapshotId, databaseId: z.uuid(), engine: DbEngine, name: DbName }),
+]);
+/** What BACKUP_SITE and BACKUP_DATABASE return: the snapshot made (checked) and what retention forgot. */
+export const BackupResult = z.strictObject({
+  snapshotId: SnapshotId,
+  /** Bytes read from the files or the dump. */
+  bytes: z.number().int().min(0),
+  /** Snapshot ids `retention` removed (their backups are gone). */
+  forgotten: z.array(SnapshotId),
+});
+export type BackupResult = z.infer<typeof BackupResult>;
+
 /** Does nothing on the agent; used by the dispatch benchmark and by tests of the job model. */
 export const Noop = z.strictObject({ sleepMs: z.number().int().min(0).max(60_000).optional() });
 
@@ -175,6 +208,9 @@ export const jobPayloads = {
   DELETE_DB_USER: DeleteDbUser,
   DNS_ZONE_SYNC: DnsZoneSync,
   DELETE_DNS_ZONE: DeleteDnsZone,
+  BACKUP_SITE: BackupSite,
+  BACKUP_DATABASE: BackupDatabase,
+  RESTORE_BACKUP: RestoreBackup,
   NOOP: Noop,
 } as const;
 
@@ -212,5 +248,8 @@ export const jobRoles: Record<JobType, NodeRole | null> = {
   DELETE_DB_USER: "db",
   DNS_ZONE_SYNC: "dns",
   DELETE_DNS_ZONE: "dns",
+  BACKUP_SITE: "web",
+  BACKUP_DATABASE: "db",
+  RESTORE_BACKUP: null,
   NOOP: null,
 };

@@ -1,4 +1,5 @@
 import type { JobType } from "@mpanel/proto";
+import { backupHandlers } from "./backup/index";
 import type { JobHandler } from "./define";
 import { dbHandlers } from "./db/index";
 import { dnsHandlers } from "./dns/index";
@@ -20,5 +21,6 @@ export const handlers: { [T in JobType]: JobHandler<T> } = {
   ...mailHandlers,
   ...dbHandlers,
   ...dnsHandlers,
+  ...backupHandlers,
   NOOP: noop,
 };

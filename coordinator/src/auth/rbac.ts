@@ -13,33 +13,41 @@ export const permissions = [
   "email:read", "email:write", "email:delete",
   "databases:read", "databases:create", "databases:write", "databases:delete",
   "ssl:read", "ssl:manage",
+  "backups:read", "backups:manage",
   "jobs:read",
   "audit:read",
+  "billing:read", "billing:subscribe", "billing:manage",
+  "users:impersonate",
 ] as const;
 export type Permission = (typeof permissions)[number];
 
-const tenantPermissions: Permission[] = [
+/** What tenant roles may grant (seeded and custom tenant roles alike). */
+export const tenantPermissions: readonly Permission[] = [
   "cloudpods:read", "cloudpods:create", "cloudpods:delete",
   "websites:read", "websites:create", "websites:delete",
   "domains:read", "domains:create", "domains:delete", "dns:write",
   "email:read", "email:write", "email:delete",
   "databases:read", "databases:create", "databases:write", "databases:delete",
   "ssl:read", "ssl:manage",
+  "backups:read", "backups:manage",
   "jobs:read", "users:read",
+  "billing:read", "billing:subscribe",
 ];
 
 /** The seeded roles: platform roles act on every tenant, tenant roles inside their own. */
 export const seededRoles: Record<string, { scope: "platform" | "tenant"; description: string; grants: readonly Permission[] }> = {
   SUPER_ADMIN: { scope: "platform", description: "Everything, including platform staff", grants: permissions },
-  PLATFORM_ADMIN: { scope: "platform", description: "Runs tenants, servers and hosting", grants: permissions.filter((p) => p !== "users:manage") },
+  PLATFORM_ADMIN: { scope: "platform", description: "Runs tenants, servers and hosting", grants: permissions.filter((p) => p !== "users:manage" && p !== "users:impersonate") },
   TENANT_OWNER: { scope: "tenant", description: "Owns a tenant's services", grants: [...tenantPermissions, "users:manage"] },
   TENANT_ADMIN: { scope: "tenant", description: "Manages a tenant's services", grants: tenantPermissions },
-  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "domains:read", "email:read", "databases:read", "ssl:read", "jobs:read"] },
+  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "domains:read", "email:read", "databases:read", "ssl:read", "backups:read", "jobs:read"] },
 };
 
 /**
  * Who is calling. Platform roles grant their permissions on every tenant; tenant roles only
- * on the tenants in `tenantGrants`.
+ * on the tenants in `tenantGrants` (a reseller tenant's grants also cover its child tenants).
+ * An API key's actor carries `apiKeyId` (and `sessionId` = the key id) with permissions
+ * already narrowed to the key's scopes; an impersonated session carries `impersonatedBy`.
  */
 export interface Actor {
   userId: string;
@@ -47,6 +55,12 @@ export interface Actor {
   platformRole: string | null;
   platformPermissions: ReadonlySet<string>;
   tenantGrants: ReadonlyMap<string, ReadonlySet<string>>;
+  apiKeyId?: string;
+  /** The API key's scopes (see `apiKeyScopes` in identity/api-keys.ts). */
+  apiKeyScopes?: readonly string[];
+  impersonatedBy?: string | null;
+  /** The session may only enrol TOTP (policy requires it for this user's role). */
+  mfaSetupRequired?: boolean;
 }
 
 /**

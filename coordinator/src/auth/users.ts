@@ -38,7 +38,8 @@ export async function insertUser(tx: Tx, input: NewUser, passwordHash: string): 
   if (input.platformRole && !platformRole) throw new AppError("validation", `unknown platform role ${input.platformRole}`, [{ field: "role", message: "unknown platform role" }]);
   const user = await tx.user.create({ data: { email, name: input.name, passwordHash, platformRoleId: platformRole?.id ?? null } });
   if (input.tenant) {
-    const role = await tx.role.findFirst({ where: { name: input.tenant.role, scope: "tenant" } });
+    // A custom role belongs to one tenant: only seeded roles and that tenant's own are assignable.
+    const role = await tx.role.findFirst({ where: { name: input.tenant.role, scope: "tenant", OR: [{ tenantId: null }, { tenantId: input.tenant.id }] } });
     if (!role) throw new AppError("validation", `unknown tenant role ${input.tenant.role}`, [{ field: "role", message: "unknown tenant role" }]);
     await tx.tenantUser.create({ data: { tenantId: input.tenant.id, userId: user.id, roleId: role.id } });
   }

@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AuthService } from "../auth/service";
-import { csrfFor } from "../auth/service";
+import { registerBillingRoutes } from "../billing/routes";
+import type { BillingService } from "../billing/service";
 import { registerDatabaseRoutes } from "../databases/routes";
 import type { DatabaseService } from "../databases/service";
 import { registerDnsRoutes } from "../dns/routes";
@@ -18,11 +19,17 @@ import { JobListQuery } from "../jobs/service";
 import { JoinTokenInput, type JoinTokenService } from "../nodes/join-tokens";
 import { ServerListQuery, ServerPatch, type ServerService } from "../nodes/servers";
 import { TenantInput, TenantListQuery, type TenantService } from "../tenants/service";
-import { actorOf, CSRF_COOKIE, SESSION_COOKIE } from "./auth-hook";
+import { registerIdentityRoutes } from "../identity/routes";
+import { registerInstallRoutes, type InstallService } from "../install/routes";
+import { registerBackupRoutes } from "../backups/routes";
+import type { BackupService } from "../backups/service";
+import type { IdentityServices } from "../identity/services";
+import { actorOf } from "./auth-hook";
 
 /** The services the HTTP API calls. */
 export interface ApiServices {
   auth: AuthService;
+  identity: IdentityServices;
   tenants: TenantService;
   joinTokens: JoinTokenService;
   servers: ServerService;
@@ -31,13 +38,16 @@ export interface ApiServices {
   mail: MailService;
   databases: DatabaseService;
   tls: TlsService;
+  billing: BillingService;
   jobs: JobService;
+  /** The one-line agent installer and bundle (`/install/*`). */
+  install: InstallService;
+  backups: BackupService;
   /** Readiness: resolves when the database answers. */
   ready(): Promise<void>;
 }
 
 const IdParams = z.object({ id: z.uuid() });
-const LoginBody = z.strictObject({ email: z.email().max(254), password: z.string().min(1).max(1024) });
 
 /**
  * Every HTTP route of the coordinator, top to bottom. Handlers parse (schemas), call one
@@ -57,22 +67,7 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
     }
   });
 
-  app.post("/api/auth/login", { ...pub, schema: { body: LoginBody, tags: ["auth"] } }, async (req, reply) => {
-    const session = await s.auth.login(req.body.email, req.body.password, { ip: req.ip, userAgent: req.headers["user-agent"], requestId: req.id });
-    const cookie = { path: "/", sameSite: "strict" as const, secure: req.protocol === "https", expires: session.expiresAt };
-    reply.setCookie(SESSION_COOKIE, session.token, { ...cookie, httpOnly: true });
-    reply.setCookie(CSRF_COOKIE, csrfFor(session.token), { ...cookie, httpOnly: false });
-    return { data: session };
-  });
-  app.post("/api/auth/logout", { schema: { tags: ["auth"] } }, async (req, reply) => {
-    await s.auth.logout(actorOf(req), req.id);
-    reply.clearCookie(SESSION_COOKIE, { path: "/" }).clearCookie(CSRF_COOKIE, { path: "/" });
-    return { data: { loggedOut: true } };
-  });
-  app.get("/api/auth/me", { schema: { tags: ["auth"] } }, async (req) => {
-    const actor = actorOf(req);
-    return { data: { userId: actor.userId, platformRole: actor.platformRole, tenants: [...actor.tenantGrants.keys()], permissions: [...actor.platformPermissions] } };
-  });
+  registerIdentityRoutes(root, s);
 
   app.post("/api/admin/tenants", { schema: { body: TenantInput, tags: ["tenants"] } }, async (req, reply) =>
     reply.status(201).send({ data: await s.tenants.create(actorOf(req), req.body, req.id) }));
@@ -121,6 +116,9 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   registerMailRoutes(root, s.mail);
   registerDatabaseRoutes(root, s.databases);
   registerTlsRoutes(root, s.tls);
+  registerBillingRoutes(root, s.billing);
+  registerInstallRoutes(root, s.install);
+  registerBackupRoutes(root, s.backups);
 
   app.get("/api/admin/jobs", { schema: { querystring: JobListQuery, tags: ["jobs"] } }, async (req) => s.jobs.list(actorOf(req), req.query));
   app.get("/api/admin/jobs/:id", { schema: { params: IdParams, tags: ["jobs"] } }, async (req) => ({ data: await s.jobs.get(actorOf(req), req.params.id) }));

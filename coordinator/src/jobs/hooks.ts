@@ -1,3 +1,4 @@
+import { backupHooks } from "../backups/hooks";
 import { databasesHooks } from "../databases/hooks";
 import { dnsHooks } from "../dns/hooks";
 import { mailHooks } from "../mail/hooks";
@@ -40,7 +41,7 @@ const webHooks: Partial<Record<string, JobHook>> = {
 };
 
 /** Every job type's hook, from each capability. */
-export const jobHooks: Partial<Record<string, JobHook>> = { ...webHooks, ...dnsHooks, ...mailHooks, ...databasesHooks, ...tlsHooks };
+export const jobHooks: Partial<Record<string, JobHook>> = { ...webHooks, ...dnsHooks, ...mailHooks, ...databasesHooks, ...tlsHooks, ...backupHooks };
 
 /**
  * The CloudPod status that follows its workflow's jobs: `error` when a step failed, `running`

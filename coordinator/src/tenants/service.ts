@@ -6,9 +6,15 @@ import type { Database, Tx } from "../db/client";
 import { AppError } from "../errors";
 import { pageArgs, paged, PageQuery } from "../http/pagination";
 
-/** Body of `POST /api/admin/tenants`; `owner` creates the tenant's first user (TENANT_OWNER). */
+/**
+ * Body of `POST /api/admin/tenants`; `owner` creates the tenant's first user (TENANT_OWNER).
+ * `parentTenantId` makes it a child of a reseller tenant; `reseller` (platform staff only)
+ * lets the new tenant own children.
+ */
 export const TenantInput = z.strictObject({
   name: z.string().trim().min(1).max(200),
+  parentTenantId: z.uuid().optional(),
+  reseller: z.boolean().default(false),
   slug: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/, "must be 1-48 characters of a-z, 0-9 and inner hyphens").optional(),
   owner: z.strictObject({ email: z.email(), name: z.string().trim().min(1).max(200) }).optional(),
 });
@@ -26,9 +32,11 @@ function slugify(name: string): string {
 /**
  * Loads a tenant the actor may see and checks `permission` in it. A tenant outside the
  * actor's scope is `not_found` (never `forbidden`), so ids of other tenants reveal nothing.
+ * Visible: platform `tenants:read` or `permission` itself held platform-wide (an API key
+ * narrowed to one resource), or any grant in the tenant (a reseller's covers its children).
  */
 export async function requireTenant(tx: Tx | Database["prisma"], actor: Actor, tenantId: string, permission: Permission) {
-  const visible = hasPermission(actor, "tenants:read") || actor.tenantGrants.has(tenantId);
+  const visible = hasPermission(actor, "tenants:read") || hasPermission(actor, permission) || actor.tenantGrants.has(tenantId);
   const tenant = visible ? await tx.tenant.findUnique({ where: { id: tenantId } }) : null;
   if (!tenant) throw new AppError("not_found", "tenant not found", [{ field: "tenantId", message: "unknown tenant" }]);
   checkPermission(actor, permission, tenantId);
@@ -39,15 +47,25 @@ export async function requireTenant(tx: Tx | Database["prisma"], actor: Actor, t
 export function createTenantService(deps: { db: Database }) {
   const { prisma } = deps.db;
   return {
+    /**
+     * Platform staff (`tenants:create`) create any tenant; a reseller's managers
+     * (`users:manage` in the reseller) create children of it. Throws `validation` when the
+     * parent is not a reseller, `not_found` for a parent the actor cannot see.
+     */
     async create(actor: Actor, input: z.output<typeof TenantInput>, requestId: string) {
-      checkPermission(actor, "tenants:create");
+      const parent = input.parentTenantId ? await requireTenant(prisma, actor, input.parentTenantId, hasPermission(actor, "tenants:create") ? "tenants:create" : "users:manage") : null;
+      if (!parent || input.reseller) checkPermission(actor, "tenants:create");
+      if (parent && !parent.isReseller) throw new AppError("validation", "the parent tenant is not a reseller", [{ field: "parentTenantId", message: "not a reseller tenant" }]);
       const slug = input.slug ?? `${slugify(input.name)}-${Math.random().toString(36).slice(2, 7)}`;
       const credentials = input.owner ? await newCredentials() : null;
       // The tenant and its owner commit together: a refused owner (e.g. email taken) leaves no tenant behind.
       const { tenant, ownerId } = await prisma.$transaction(async (tx) => {
         if (await tx.tenant.findUnique({ where: { slug } })) throw new AppError("conflict", `slug ${slug} is taken`, [{ field: "slug", message: "already taken" }]);
-        const created = await tx.tenant.create({ data: { name: input.name, slug } });
-        await audit(tx, { action: "TENANT_CREATED", targetType: "tenant", targetId: created.id, tenantId: created.id, actorUserId: actor.userId, requestId, data: { name: input.name, slug } });
+        const created = await tx.tenant.create({ data: { name: input.name, slug, parentTenantId: parent?.id ?? null, isReseller: input.reseller } });
+        await audit(tx, {
+          action: "TENANT_CREATED", targetType: "tenant", targetId: created.id, tenantId: created.id, actorUserId: actor.userId, requestId,
+          data: { name: input.name, slug, parentTenantId: parent?.id ?? null, reseller: input.reseller },
+        });
         const ownerId = input.owner && credentials
           ? await insertUser(tx, { ...input.owner, tenant: { id: created.id, role: "TENANT_OWNER" }, actorUserId: actor.userId }, credentials.passwordHash)
           : null;

@@ -26,6 +26,8 @@ export interface TestCoordinator {
   dataDir: string;
   grpcAddress: string;
   adminToken: string;
+  /** The one-time password of `root@example.test` (the super admin), for tests that sign in like a person. */
+  adminPassword: string;
   /** JSON request as the admin (or with `token`), returning status and parsed body. */
   api(method: string, url: string, body?: unknown, token?: string): Promise<{ status: number; body: ApiBody }>;
   stop(): Promise<void>;
@@ -68,7 +70,7 @@ export async function startTestCoordinator(env: Record<string, string> = {}): Pr
   const login = await coordinator.app.inject({ method: "POST", url: "/api/auth/login", payload: { email: "root@example.test", password: admin.password } });
   const adminToken = (JSON.parse(login.body) as { data: { token: string } }).data.token;
   return {
-    coordinator, dataDir, adminToken, api,
+    coordinator, dataDir, adminToken, api, adminPassword: admin.password,
     grpcAddress: `127.0.0.1:${coordinator.grpcPort}`,
     async stop() {
       await coordinator.stop();

@@ -1,0 +1,10 @@
+import { backupDatabase } from "./database";
+import { restoreBackup } from "./restore";
+import { backupSite } from "./site";
+
+/** Backup and restore handlers (restic; DESIGN section 10). */
+export const backupHandlers = {
+  BACKUP_SITE: backupSite,
+  BACKUP_DATABASE: backupDatabase,
+  RESTORE_BACKUP: restoreBackup,
+};

@@ -1,0 +1,119 @@
+import type {
+  CertificateBody, Certificate, CloudPod, DatabaseBody, DatabaseDetail, DatabasePasswordRotated, DatabaseRow, DatabaseUserBody,
+  DatabaseUserCreated, DnsRecord, Domain, DomainBody, DomainDetail, Enrollment, FieldIssue, Job, JobDetail, JoinToken, JoinTokenBody,
+  Mailbox, MailboxBody, MailDomain, MailDomainBody, Me, Paged, ProvisionBody, RecordBody, Server, Tenant, TenantBody, TenantCreated,
+  TenantDetail, Website, WebsiteBody, WebsiteCreated, WebsiteDetail, CloudPodOrdered, Accepted,
+} from "./types";
+
+/** An API error: HTTP status, the API's `error` code, its message and the fields it refused. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: FieldIssue[] = [],
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Called on every 401 of a signed-in session (expired or revoked): the app returns to the login page. */
+let onUnauthenticated: () => void = () => undefined;
+/** Sets what a 401 does (the session provider does, once). */
+export function setUnauthenticatedHandler(handler: () => void): void {
+  onUnauthenticated = handler;
+}
+
+/** The CSRF token the coordinator set beside the session cookie (double submit). */
+function csrfToken(): string {
+  const match = /(?:^|;\s*)mpanel_csrf=([^;]+)/.exec(document.cookie);
+  return match?.[1] ? decodeURIComponent(match[1]) : "";
+}
+
+type Query = Record<string, string | number | undefined>;
+
+function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== "") params.set(key, String(value));
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/**
+ * One API call with the session cookie; writes carry `x-csrf-token`. Resolves to the parsed
+ * body; throws ApiError on a non-2xx answer (and reports a 401 to the session handler).
+ */
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (method !== "GET") headers["x-csrf-token"] = csrfToken();
+  const res = await fetch(path, { method, headers, credentials: "same-origin", ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const text = await res.text();
+  const parsed = text ? (JSON.parse(text) as { error?: string; message?: string; details?: FieldIssue[] }) : {};
+  if (!res.ok) {
+    if (res.status === 401 && path !== "/api/auth/login") onUnauthenticated();
+    throw new ApiError(res.status, parsed.error ?? "error", parsed.message ?? `request failed (${res.status})`, parsed.details ?? []);
+  }
+  return parsed as T;
+}
+
+const get = <T>(path: string, query?: Query) => call<T>("GET", withQuery(path, query));
+const data = async <T>(p: Promise<{ data: T }>): Promise<T> => (await p).data;
+const list = <T>(path: string) => (query: Query = {}) => get<Paged<T>>(path, query);
+
+/** Query of the list routes: page, pageSize and each route's filters. */
+export type ListQuery = Query;
+
+/** The coordinator's HTTP API, one typed function per route the panel uses. */
+export const api = {
+  login: (email: string, password: string) => data(call<{ data: { expiresAt: string } }>("POST", "/api/auth/login", { email, password })),
+  logout: () => call<unknown>("POST", "/api/auth/logout"),
+  me: () => data(get<{ data: Me }>("/api/auth/me")),
+
+  tenants: list<Tenant>("/api/admin/tenants"),
+  tenant: (id: string) => data(get<{ data: TenantDetail }>(`/api/admin/tenants/${id}`)),
+  createTenant: (body: TenantBody) => data(call<{ data: TenantCreated }>("POST", "/api/admin/tenants", body)),
+  setTenantSuspended: (id: string, suspended: boolean) => data(call<{ data: Tenant }>("POST", `/api/admin/tenants/${id}/${suspended ? "suspend" : "unsuspend"}`)),
+
+  servers: list<Server>("/api/admin/servers"),
+  enrollment: () => data(get<{ data: Enrollment }>("/api/admin/enrollment")),
+  createJoinToken: (body: JoinTokenBody) => data(call<{ data: JoinToken }>("POST", "/api/admin/join-tokens", body)),
+
+  cloudPods: list<CloudPod>("/api/admin/cloudpods"),
+  orderCloudPod: (body: ProvisionBody) => data(call<{ data: CloudPodOrdered }>("POST", "/api/admin/hosting/cloudpods", body)),
+  setCloudPodSuspended: (id: string, suspended: boolean) => call<unknown>("POST", `/api/admin/hosting/cloudpods/${id}/${suspended ? "suspend" : "unsuspend"}`),
+  websites: list<Website>("/api/admin/websites"),
+  website: (id: string) => data(get<{ data: WebsiteDetail }>(`/api/admin/websites/${id}`)),
+  createWebsite: (body: WebsiteBody) => data(call<{ data: WebsiteCreated }>("POST", "/api/admin/websites", body)),
+  deleteWebsite: (id: string) => data(call<{ data: Accepted }>("DELETE", `/api/admin/websites/${id}`)),
+
+  domains: list<Domain>("/api/admin/domains"),
+  domain: (id: string) => data(get<{ data: DomainDetail }>(`/api/admin/domains/${id}`)),
+  createDomain: (body: DomainBody) => call<unknown>("POST", "/api/admin/domains", body),
+  deleteDomain: (id: string) => call<unknown>("DELETE", `/api/admin/domains/${id}`),
+  records: (domainId: string) => data(get<{ data: DnsRecord[] }>(`/api/admin/domains/${domainId}/records`)),
+  createRecord: (domainId: string, body: RecordBody) => call<unknown>("POST", `/api/admin/domains/${domainId}/records`, body),
+  deleteRecord: (domainId: string, recordId: string) => call<unknown>("DELETE", `/api/admin/domains/${domainId}/records/${recordId}`),
+
+  mailDomains: list<MailDomain>("/api/admin/email/domains"),
+  createMailDomain: (body: MailDomainBody) => call<unknown>("POST", "/api/admin/email/domains", body),
+  mailboxes: list<Mailbox>("/api/admin/email/mailboxes"),
+  createMailbox: (body: MailboxBody) => call<unknown>("POST", "/api/admin/email/mailboxes", body),
+  deleteMailbox: (id: string) => call<unknown>("DELETE", `/api/admin/email/mailboxes/${id}`),
+
+  databases: list<DatabaseRow>("/api/admin/hosting/databases"),
+  database: (id: string) => data(get<{ data: DatabaseDetail }>(`/api/admin/hosting/databases/${id}`)),
+  createDatabase: (body: DatabaseBody) => call<unknown>("POST", "/api/admin/hosting/databases", body),
+  deleteDatabase: (id: string) => call<unknown>("DELETE", `/api/admin/hosting/databases/${id}`),
+  createDatabaseUser: (id: string, body: DatabaseUserBody) => data(call<{ data: DatabaseUserCreated }>("POST", `/api/admin/hosting/databases/${id}/users`, body)),
+  rotateDatabasePassword: (id: string, userId: string) =>
+    data(call<{ data: DatabasePasswordRotated }>("POST", `/api/admin/hosting/databases/${id}/users/${userId}/rotate-password`)),
+
+  certificates: list<Certificate>("/api/admin/ssl/certificates"),
+  requestCertificate: (body: CertificateBody) => call<unknown>("POST", "/api/admin/ssl/certificates", body),
+  renewCertificate: (id: string) => call<unknown>("POST", `/api/admin/ssl/certificates/${id}/renew`),
+
+  jobs: list<Job>("/api/admin/jobs"),
+  job: (id: string) => data(get<{ data: JobDetail }>(`/api/admin/jobs/${id}`)),
+};

@@ -1,0 +1,87 @@
+/**
+ * The API's shapes, derived from the coordinator's own zod schemas and service return types
+ * (type-only imports: nothing of the coordinator reaches the bundle). A change of the API that
+ * the panel does not follow fails `npm run build -w panel` at type-check time.
+ */
+import type { z } from "zod";
+import type { DatabaseInput, DatabaseService, DatabaseUserInput } from "../../coordinator/src/databases/service";
+import type { DnsService, DomainInput, RecordInput } from "../../coordinator/src/dns/service";
+import type { HostingService, ProvisionInput, WebsiteInput } from "../../coordinator/src/hosting/service";
+import type { JobService } from "../../coordinator/src/jobs/service";
+import type { MailboxInput, MailDomainInput, MailService } from "../../coordinator/src/mail/service";
+import type { JoinTokenInput, JoinTokenService } from "../../coordinator/src/nodes/join-tokens";
+import type { ServerService } from "../../coordinator/src/nodes/servers";
+import type { EnrollmentInfo, LiveEvent } from "../../coordinator/src/panel/contract";
+import type { CertificateInput, TlsService } from "../../coordinator/src/tls/service";
+import type { TenantInput, TenantService } from "../../coordinator/src/tenants/service";
+
+/** What JSON makes of a value: dates become ISO strings, bigints strings (the API serializes both so). */
+export type Json<T> = T extends Date ? string
+  : T extends bigint ? string
+  : T extends ReadonlyArray<infer U> ? Json<U>[]
+  : T extends object ? { [K in keyof T]: Json<T[K]> }
+  : T;
+
+type Result<F> = F extends (...args: never[]) => Promise<infer R> ? Json<R> : never;
+type Row<F> = Result<F> extends { data: ReadonlyArray<infer R> } ? R : never;
+
+/** `GET /api/auth/me`. */
+export interface Me {
+  userId: string;
+  platformRole: string | null;
+  tenants: string[];
+  permissions: string[];
+}
+
+/** The list envelope of every list route. */
+export interface Paged<T> {
+  data: T[];
+  meta: { page: number; pageSize: number; total: number };
+}
+
+/** One field the API refused, as in `{ error, message, details: [{ field, message }] }`. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export type Tenant = Row<TenantService["list"]>;
+export type TenantDetail = Result<TenantService["get"]>;
+export type TenantCreated = Result<TenantService["create"]>;
+export type Server = Row<ServerService["list"]>;
+export type JoinToken = Result<JoinTokenService["create"]>;
+export type CloudPod = Row<HostingService["listCloudPods"]>;
+export type Website = Row<HostingService["listWebsites"]>;
+export type WebsiteDetail = Result<HostingService["getWebsite"]>;
+export type WebsiteCreated = Result<HostingService["createWebsite"]>;
+export type CloudPodOrdered = Result<HostingService["provisionCloudPod"]>;
+/** What a 202 of a change carries besides its record: the job (or jobs) that apply it. */
+export type Accepted = { jobId?: string };
+export type Domain = Row<DnsService["listDomains"]>;
+export type DomainDetail = Result<DnsService["getDomain"]>;
+export type DnsRecord = Result<DnsService["listRecords"]>[number];
+export type MailDomain = Row<MailService["listDomains"]>;
+export type Mailbox = Row<MailService["listMailboxes"]>;
+export type DatabaseRow = Row<DatabaseService["list"]>;
+export type DatabaseDetail = Result<DatabaseService["get"]>;
+export type DatabaseUserCreated = Result<DatabaseService["createUser"]>;
+export type DatabasePasswordRotated = Result<DatabaseService["rotatePassword"]>;
+export type Certificate = Row<TlsService["list"]>;
+export type Job = Row<JobService["list"]>;
+export type JobDetail = Result<JobService["get"]>;
+export type JobEvent = JobDetail["events"][number];
+export type Enrollment = EnrollmentInfo;
+export type { LiveEvent };
+
+/** Request bodies, as the API accepts them (defaults may be left out). */
+export type TenantBody = z.input<typeof TenantInput>;
+export type JoinTokenBody = z.input<typeof JoinTokenInput>;
+export type ProvisionBody = z.input<typeof ProvisionInput>;
+export type WebsiteBody = z.input<typeof WebsiteInput>;
+export type DomainBody = z.input<typeof DomainInput>;
+export type RecordBody = z.input<typeof RecordInput>;
+export type MailDomainBody = z.input<typeof MailDomainInput>;
+export type MailboxBody = z.input<typeof MailboxInput>;
+export type DatabaseBody = z.input<typeof DatabaseInput>;
+export type DatabaseUserBody = z.input<typeof DatabaseUserInput>;
+export type CertificateBody = z.input<typeof CertificateInput>;
