@@ -24,6 +24,8 @@ declare -A packages=(
   [passwd]=/usr/sbin/useradd
   [chromium]=/usr/bin/chromium
   [restic]=/usr/bin/restic
+  [redis-server]=/usr/bin/redis-server
+  [haproxy]=/usr/sbin/haproxy
 )
 missing=()
 for pkg in "${!packages[@]}"; do
