@@ -174,6 +174,20 @@ describe("domains, DNS, SSL and the CloudPod workflow (API)", () => {
     expect(actions.sort()).toEqual(["DOMAIN_CREATED", "SSL_ISSUE_REQUESTED"]);
   });
 
+  it("places an order in the region asked for, and refuses a region without a web node", async () => {
+    const west = await addServer(["web"], "192.0.2.80");
+    await prisma().server.update({ where: { id: west }, data: { region: "us-west" } });
+    const res = await t.api("POST", "/api/admin/hosting/cloudpods", { tenantId: tenantA, domain: "west-a.example.com", region: "us-west", mail: false, tls: false });
+    expect(res.status).toBe(202);
+    expect((res.body.data as { cloudPod: { serverId: string } }).cloudPod.serverId).toBe(west);
+    const nowhere = await t.api("POST", "/api/admin/hosting/cloudpods", { tenantId: tenantA, domain: "nowhere-a.example.com", region: "ap-south", mail: false, tls: false });
+    expect(nowhere.status).toBe(409);
+    expect(nowhere.body.error).toBe("no_capacity");
+    expect(await prisma().domain.count({ where: { name: "nowhere-a.example.com" } })).toBe(0);
+    const bad = await t.api("POST", "/api/admin/hosting/cloudpods", { tenantId: tenantA, domain: "bad-a.example.com", region: "US West!" });
+    expect(bad.body.details?.map((d) => d.field)).toEqual(["region"]);
+  });
+
   it("moves the pod's status with its jobs and retries only the failed steps", async () => {
     const res = await t.api("POST", "/api/admin/hosting/cloudpods", { tenantId: tenantA, domain: "retry-a.example.com", mail: false, tls: false });
     const podId = (res.body.data as { cloudPod: { id: string } }).cloudPod.id;

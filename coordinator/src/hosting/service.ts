@@ -43,6 +43,8 @@ export const ProvisionInput = z.strictObject({
   mail: z.boolean().default(true),
   tls: z.boolean().default(true),
   serverId: z.uuid().optional(),
+  /** Place the pod, and its mail domain, on nodes of this region (servers.region). */
+  region: z.string().regex(/^[a-z0-9-]{1,50}$/, "must be 1-50 characters: a-z, 0-9 or -").optional(),
 });
 
 export const HostingListQuery = PageQuery.extend({
@@ -65,8 +67,8 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
   const { db } = deps;
   const { prisma } = db;
 
-  async function newCloudPod(tx: Tx, enqueue: Enqueue, actor: Actor, input: { tenantId: string; name: string; serverId?: string | undefined; php?: boolean }, requestId: string) {
-    const serverId = await placeCloudPod(tx, input.serverId);
+  async function newCloudPod(tx: Tx, enqueue: Enqueue, actor: Actor, input: { tenantId: string; name: string; serverId?: string | undefined; region?: string | undefined; php?: boolean }, requestId: string) {
+    const serverId = await placeCloudPod(tx, input.serverId, input.region);
     const id = randomUUID();
     const pod = await tx.cloudPod.create({ data: { id, tenantId: input.tenantId, serverId, name: input.name, systemUser: systemUserFor(id) } });
     const job = await enqueue({
@@ -96,7 +98,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
     const hosted = await tx.website.findFirst({ where: { domain: input.domain, deletedAt: null }, select: { id: true } });
     const owned = await tx.domain.findFirst({ where: { name: input.domain, deletedAt: null }, select: { id: true } });
     if (hosted || owned) throw new AppError("conflict", `domain: ${input.domain} is already taken`, [{ field: "domain", message: "already hosted or owned by a tenant" }]);
-    const created = await newCloudPod(tx, enqueue, actor, { tenantId: input.tenantId, name: input.name ?? input.domain, serverId: input.serverId, php: input.runtime === "php" }, requestId);
+    const created = await newCloudPod(tx, enqueue, actor, { tenantId: input.tenantId, name: input.name ?? input.domain, serverId: input.serverId, region: input.region, php: input.runtime === "php" }, requestId);
     const pod = created.pod;
     const websiteId = randomUUID();
     await tx.website.create({ data: { id: websiteId, tenantId: input.tenantId, cloudPodId: pod.id, domain: input.domain, runtime: input.runtime } });
@@ -104,7 +106,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
       type: "CREATE_WEBSITE", payload: await siteSpec(tx, websiteId, { tls: false }),
       tenantId: input.tenantId, targetServerId: pod.serverId, idempotencyKey: `website:create:${websiteId}`, dependsOn: [created.jobId], cloudPodId: pod.id,
     });
-    const mailServerId = input.mail ? await placeByRole(tx, "mail") : undefined;
+    const mailServerId = input.mail ? await placeByRole(tx, "mail", { region: input.region }) : undefined;
     const domain = await deps.dns.addDomain(tx, enqueue, actor, { tenantId: input.tenantId, name: input.domain, cloudPodId: pod.id, dns: input.dns }, requestId, { dependsOn: [site.id], workflowPodId: pod.id, ...(mailServerId ? { mailServerId } : {}) });
     const live = [site.id, ...(domain.jobId ? [domain.jobId] : [])];
     let mailJobId: string | null = null;
