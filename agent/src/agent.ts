@@ -5,6 +5,10 @@ import { enroll } from "./enroll";
 import { loadIdentity } from "./identity";
 import { JobJournal } from "./journal";
 import { JobRunner } from "./runner";
+import { startFileManager } from "./files/manager";
+import { createHealthProbes } from "./metrics/health";
+import { startReporter } from "./metrics/reporter";
+import { createSampler } from "./metrics/sampler";
 import { AgentSession } from "./session";
 
 /** Enrollment parameters, needed only on the first start (no identity in the state dir yet). */
@@ -38,6 +42,11 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
   const session = new AgentSession(identity, { config, capabilities, log });
   const runner = new JobRunner({ config, services, journal, log, output: session });
   session.attach(runner);
+  const reporter = startReporter({
+    session, sampler: createSampler(config.podsRoot), health: createHealthProbes(config, services),
+    timing: config.metrics, log: log.child({ component: "metrics" }),
+  });
+  const files = startFileManager({ config, session, log: log.child({ component: "files" }) });
   const controller = new AbortController();
   const done = session.run(controller.signal);
   return {
@@ -48,6 +57,8 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
       const deadline = Date.now() + graceMs;
       while (runner.runningIds().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       runner.abortAll();
+      reporter.stop();
+      files.stop();
       controller.abort();
       session.close();
       await done.catch(() => undefined);

@@ -54,6 +54,11 @@ const AgentConfigSchema = z.strictObject({
   powerdns: PowerDnsConfig.optional(),
   /** The restic repository backups go to (web and db roles); absent = this node takes no backup jobs. */
   backup: BackupConfig.optional(),
+  /** How often the node's figures are sampled and its daemons probed, and how often samples are sent (ms). */
+  metrics: z.strictObject({
+    sampleMs: z.number().int().min(100).max(600_000).default(1_000),
+    batchMs: z.number().int().min(100).max(600_000).default(5_000),
+  }).default({ sampleMs: 1_000, batchMs: 5_000 }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

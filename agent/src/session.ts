@@ -21,7 +21,17 @@ export class FatalSessionError extends Error {
 
 const FATAL = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
 
-type Outgoing = MessageInitShape<typeof AgentMessageSchema>["msg"];
+/** A message the agent sends (the `msg` oneof of AgentMessage). */
+export type Outgoing = MessageInitShape<typeof AgentMessageSchema>["msg"];
+
+/** What the coordinator sends besides jobs (file operations, terminal traffic). */
+export type LiveIncoming = Exclude<CoordinatorMessage["msg"], { case: "welcome" | "jobAssignment" | "ping" | undefined }>;
+
+/** Receives the session's non-job traffic: `connected` after every Welcome, `message` for each file or terminal message. */
+export interface LiveListener {
+  connected?(): void;
+  message?(msg: LiveIncoming): void;
+}
 
 /**
  * The agent's connection to the coordinator (DESIGN sections 2-3, 7). One loop: renew the
@@ -37,6 +47,7 @@ export class AgentSession implements RunnerOutput {
   private readonly pending: JobResult[] = [];
   private draining = false;
   private runner: JobRunner | null = null;
+  private readonly listeners: LiveListener[] = [];
 
   constructor(
     private identity: NodeIdentity,
@@ -47,9 +58,29 @@ export class AgentSession implements RunnerOutput {
     this.runner = runner;
   }
 
+  /** Adds a receiver of file and terminal messages and of the (re)connections. */
+  listen(listener: LiveListener): void {
+    this.listeners.push(listener);
+  }
+
   private send(msg: Outgoing): boolean {
     if (!this.stream || !this.welcomed) return false;
     this.stream.write(create(AgentMessageSchema, { msg }));
+    return true;
+  }
+
+  /**
+   * Sends a metrics, health, file or terminal message on the current stream. Returns false
+   * when there is no welcomed stream (the caller keeps or drops it). `onDrained` (optional) is
+   * called when the stream can take more: at once, or after its 'drain' when its buffer is full
+   * (back-pressure for bulk senders).
+   */
+  sendLive(msg: Outgoing, onDrained?: () => void): boolean {
+    const stream = this.stream;
+    if (!stream || !this.welcomed) return false;
+    const room = stream.write(create(AgentMessageSchema, { msg }));
+    if (!room && onDrained) stream.once("drain", onDrained);
+    else onDrained?.();
     return true;
   }
 
@@ -121,8 +152,11 @@ export class AgentSession implements RunnerOutput {
           for (const result of this.pending.splice(0)) this.send({ case: "jobResult", value: result });
           const free = this.deps.config.slots - runner.runningIds().length;
           if (!this.draining && free > 0) this.send({ case: "pull", value: { credits: free } });
+          for (const listener of this.listeners) listener.connected?.();
         } else if (msg.case === "jobAssignment") {
           void runner.run(msg.value);
+        } else if (msg.case !== "ping" && msg.case !== undefined) {
+          for (const listener of this.listeners) listener.message?.(msg);
         }
       });
       // 'status' fires exactly once when the call ends; 'error' repeats it for non-OK codes.

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import rateLimit from "@fastify/rate-limit";
+import type { Redis } from "ioredis";
 import { AppError } from "./errors";
 import { registerAuth } from "./http/auth-hook";
 import { registerInputGuard } from "./identity/input-guard";
@@ -20,6 +21,8 @@ export interface AppDeps {
   log: Logger;
   /** Proxies whose X-Forwarded-For is believed (fastify `trustProxy`); none by default. */
   trustProxy?: string[];
+  /** Redis connection for the rate limits' counters, shared by replicas; unset = in-process counters. */
+  rateLimitRedis?: Redis;
   /** The panel: its live-update hub, what new nodes enroll with, where its build is (default `panel/dist`). */
   panel?: { live: LiveHub; enrollment: EnrollmentInfo; dist?: string };
 }
@@ -62,8 +65,13 @@ export async function build(deps: AppDeps): Promise<FastifyInstance> {
     openapi: { info: { title: "mPanel coordinator API", version: "0.1.0" } },
     transform: jsonSchemaTransform,
   });
-  // Limits are per route (`config.rateLimit`), keyed on `req.ip`; in-process store (one replica).
-  await app.register(rateLimit, { global: false, errorResponseBuilder: (_req, ctx) => new AppError("rate_limited", `too many attempts; retry in ${ctx.after}`) });
+  // Limits are per route (`config.rateLimit`), keyed on `req.ip`; counters in Redis when replicas share one
+  // (a Redis error lets the request through; the connection logs it, and the account lock still stops guessing), else in-process.
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, ctx) => new AppError("rate_limited", `too many attempts; retry in ${ctx.after}`),
+    ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis, nameSpace: "mpanel:rate-limit:", skipOnError: true } : {}),
+  });
   registerErrorHandler(app);
   registerAuth(app, deps.services.auth);
   registerInputGuard(app);

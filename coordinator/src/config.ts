@@ -47,6 +47,8 @@ const ConfigSchema = z.object({
   MPANEL_MAIL_FROM: z.email().default("mpanel@localhost"),
   /** Public URL of the panel, used in emailed links. */
   MPANEL_PUBLIC_URL: z.url().default("http://localhost:8080"),
+  /** Admit `http://` OpenID Connect issuers (tests and local development only; production issuers must use https). */
+  MPANEL_OIDC_ALLOW_HTTP: z.stringbool().default(false),
   /** Stripe secret key (`sk_...`); unset = checkout is off (503). */
   MPANEL_STRIPE_SECRET_KEY: z.string().min(1).optional(),
   /** Signing secret of the Stripe webhook endpoint (`whsec_...`); unset = webhooks are refused. */
@@ -62,6 +64,16 @@ const ConfigSchema = z.object({
   MPANEL_DUNNING_SCHEDULE: z.string().regex(/^\d{1,3}:(reminder|suspend|terminate)(,\d{1,3}:(reminder|suspend|terminate))*$/, "must be like 1:reminder,7:suspend,30:terminate").default("1:reminder,3:reminder,7:suspend,30:terminate"),
   /** How often the renewal and dunning runs look for due work (ms). */
   MPANEL_BILLING_RUN_MS: ms.default(3_600_000),
+  /** Redis (redis://[:password@]host:port[/db]) shared by coordinator replicas: job wake-ups, node disconnects, login rate limits. Unset = in-process (one replica). */
+  MPANEL_REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, "must be a redis:// or rediss:// URL").optional(),
+  /** Bearer token Prometheus sends to scrape `GET /metrics` (16+ characters); unset = the export is off (404). */
+  MPANEL_METRICS_TOKEN: z.string().min(16).optional(),
+  /** How often node metrics are rolled up (raw -> 1 min -> 1 h) and silent nodes marked offline (ms). */
+  MPANEL_METRICS_RUN_MS: ms.default(30_000),
+  /** How long raw samples, one-minute and one-hour averages are kept (ms): default 2 days, 30 days, 400 days. */
+  MPANEL_METRICS_RAW_RETENTION_MS: ms.default(2 * 86_400_000),
+  MPANEL_METRICS_MINUTE_RETENTION_MS: ms.default(30 * 86_400_000),
+  MPANEL_METRICS_HOUR_RETENTION_MS: ms.default(400 * 86_400_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -29,6 +29,14 @@ import { createTenantService } from "./tenants/service";
 import { createIdentityServices } from "./identity/services";
 import { createInstallService } from "./install/routes";
 import { createBackupService, type BackupService } from "./backups/service";
+import { startMetricsMonitor } from "./metrics/monitor";
+import { createFileService } from "./files/service";
+import { createNodeChannels } from "./gateway/node-channels";
+import { createPrometheusExport } from "./metrics/prometheus";
+import { createMetricsService } from "./metrics/service";
+import { createMetricsStore, type MetricsStore } from "./metrics/store";
+import { startClusterBus, type ClusterBus } from "./cluster/redis-bus";
+import { createInsights } from "./insights/routes";
 
 /** The items of a comma-separated config value, trimmed, empties dropped. */
 const list = (value: string): string[] => value.split(",").map((item) => item.trim()).filter(Boolean);
@@ -46,6 +54,8 @@ export interface Coordinator {
   billing: BillingService;
   /** Backups (their scheduler runs on a timer; tests call `scheduleBackups` directly). */
   backups: BackupService;
+  /** Node metrics and daemon health (the roll-up runs on a timer; tests call `rollUp` directly). */
+  metrics: MetricsStore;
   httpUrl: string;
   grpcPort: number;
   /** `sha256:<hex>` of the CA certificate: what agents pin at enrollment. */
@@ -67,11 +77,25 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const store = createJobStore({ pool: db.pool, wakeups, leaseMs: config.MPANEL_JOB_LEASE_MS, log });
   const claims = createClaimBatcher(store);
   const dispatcher = createDispatcher({ claim: claims.claim, wakeups, log });
+  // Several replicas: wake-ups, node disconnects and rate limits go through Redis.
+  let cluster: ClusterBus | null = null;
+  if (config.MPANEL_REDIS_URL) {
+    cluster = await startClusterBus({ url: config.MPANEL_REDIS_URL, wakeups, sessions: dispatcher, log }).catch(async (error: unknown) => {
+      dispatcher.close();
+      await database.close();
+      throw error;
+    });
+  }
   const results = createResultBatcher({ store, log });
   const lastSeen = createLastSeen({ pool: db.pool, intervalMs: config.MPANEL_HEARTBEAT_MS, log });
   const joinTokens = createJoinTokenService({ db });
+  const metrics = createMetricsStore({
+    db, log: log.child({ component: "metrics" }),
+    retention: { rawMs: config.MPANEL_METRICS_RAW_RETENTION_MS, minuteMs: config.MPANEL_METRICS_MINUTE_RETENTION_MS, hourMs: config.MPANEL_METRICS_HOUR_RETENTION_MS },
+  });
+  const channels = createNodeChannels();
   const gateway = await createGateway({
-    db, ca, joinTokens, store, results, lastSeen, dispatcher, log,
+    db, ca, joinTokens, store, results, lastSeen, dispatcher, metrics, channels, log,
     settings: { heartbeatMs: config.MPANEL_HEARTBEAT_MS, leaseMs: config.MPANEL_JOB_LEASE_MS },
     sans: config.MPANEL_GRPC_SANS.split(",").map((s) => s.trim()).filter(Boolean),
     nodeCertDays: config.MPANEL_NODE_CERT_DAYS,
@@ -81,10 +105,16 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const dns = createDnsService({ db, wakeups, nameservers: config.MPANEL_NAMESERVERS.split(",").map((s) => s.trim()).filter(Boolean) });
   const live = createLiveHub({ pool: db.pool, log });
   await live.ready();
+  const mfaRequiredRoles = list(config.MPANEL_MFA_REQUIRED_ROLES);
+  const auth = createAuthService({
+    db, sessionTtlMs: config.MPANEL_SESSION_TTL_MS,
+    policy: { lockThreshold: config.MPANEL_LOCK_THRESHOLD, lockMs: config.MPANEL_LOCK_MS, mfaRequiredRoles },
+  });
   const identity = createIdentityServices({
-    db,
-    policy: { loginRateMax: config.MPANEL_LOGIN_RATE_MAX, mfaRequiredRoles: list(config.MPANEL_MFA_REQUIRED_ROLES) },
+    db, auth,
+    policy: { loginRateMax: config.MPANEL_LOGIN_RATE_MAX, mfaRequiredRoles },
     mail: { smtpUrl: config.MPANEL_SMTP_URL, from: config.MPANEL_MAIL_FROM, publicUrl: config.MPANEL_PUBLIC_URL },
+    oidc: { publicUrl: config.MPANEL_PUBLIC_URL, allowHttp: config.MPANEL_OIDC_ALLOW_HTTP },
   });
   const hosting = createHostingService({ db, wakeups, dns });
   const billing = createBillingService({
@@ -100,16 +130,14 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const app = await build({
     log,
     trustProxy: list(config.MPANEL_TRUSTED_PROXIES),
+    ...(cluster ? { rateLimitRedis: cluster.redis } : {}),
     panel: { live, enrollment: { coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}`, caHash: caFingerprint(ca.certPem) } },
     services: {
-      auth: createAuthService({
-        db, sessionTtlMs: config.MPANEL_SESSION_TTL_MS,
-        policy: { lockThreshold: config.MPANEL_LOCK_THRESHOLD, lockMs: config.MPANEL_LOCK_MS, mfaRequiredRoles: identity.policy.mfaRequiredRoles },
-      }),
+      auth,
       identity,
       tenants: createTenantService({ db }),
       joinTokens,
-      servers: createServerService({ db, disconnect: (nodeId) => dispatcher.disconnect(nodeId) }),
+      servers: createServerService({ db, disconnect: (nodeId) => (cluster ? cluster.disconnectNode(nodeId) : dispatcher.disconnect(nodeId)) }),
       hosting,
       billing,
       dns,
@@ -119,6 +147,12 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       jobs: createJobService({ db }),
       install: createInstallService({ coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}` }),
       backups,
+      insights: createInsights({ db }),
+      files: createFileService({ db, channels }),
+      metrics: createMetricsService({
+        db, store: metrics, scrapeToken: config.MPANEL_METRICS_TOKEN,
+        prometheus: createPrometheusExport({ pool: db.pool, store: metrics, streams: () => dispatcher.size() }),
+      }),
       ready: async () => {
         await db.pool.query("SELECT 1");
       },
@@ -137,12 +171,14 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const reaper = setInterval(() => {
     store.reapExpired().catch((error: unknown) => log.error({ err: error }, "lease reaper failed"));
   }, config.MPANEL_REAPER_MS);
+  const monitor = startMetricsMonitor({ db, store: metrics, heartbeatMs: config.MPANEL_HEARTBEAT_MS, intervalMs: config.MPANEL_METRICS_RUN_MS, log });
   const caHash = caFingerprint(ca.certPem);
   log.info({ httpUrl, grpcPort, caHash }, "coordinator started");
   return {
-    app, database, store, dispatcher, wakeups, tls, billing, backups, httpUrl, grpcPort, caHash,
+    app, database, store, dispatcher, wakeups, tls, billing, backups, metrics, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
+      monitor.stop();
       clearInterval(renewals);
       clearInterval(billingRuns);
       clearInterval(backupRuns);
@@ -154,6 +190,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       identity.passwordReset.close();
       billing.close();
       await live.stop();
+      await cluster?.close();
       await database.close();
     },
   };

@@ -1,42 +1,24 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../agent/src/agent";
 import { PANEL_DIST } from "../src/panel/routes";
 import { eventually, fetchSite, prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
-
-/** Where the screenshots go (gitignored `var/`), named `<page>-<desktop|phone>.png`. */
-const SCREENSHOTS = new URL("../../var/screenshots", import.meta.url).pathname;
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
+import { launchPanelBrowser, PHONE, SCREENSHOTS, type PanelBrowser } from "./support/panel-browser";
 
 describe("panel in a real browser: admin and tenant flows against a live coordinator, agent and nginx", () => {
   let t: TestCoordinator;
   let node: TestWebNode;
   let agent: RunningAgent;
-  let browser: Browser;
+  let chromium: PanelBrowser;
   let base: string;
   const tenant = { id: "", email: "owner@acme-browser.test", password: "" };
   const other = { id: "", websiteId: "", jobId: "" };
-  const contexts: BrowserContext[] = [];
-
-  async function newPage(viewport = DESKTOP): Promise<Page> {
-    const context = await browser.newContext({ viewport, colorScheme: "light" });
-    contexts.push(context);
-    return context.newPage();
-  }
-
-  async function signIn(page: Page, email: string, password: string, next = "/"): Promise<void> {
-    await page.goto(`${base}${next}`);
-    await page.getByLabel("Email").fill(email);
-    await page.getByLabel("Password").fill(password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("[data-live=live]").waitFor();
-  }
-
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const newPage = () => chromium.newPage();
+  const signIn = (page: Page, email: string, password: string, next?: string) => chromium.signIn(page, base, email, password, next);
+  const shot = (page: Page, name: string) => chromium.shot(page, name);
 
   beforeAll(async () => {
     if (!existsSync(join(PANEL_DIST, "index.html"))) throw new Error("the panel is not built: run `npm run build -w panel` (install/test.sh does)");
@@ -45,10 +27,7 @@ describe("panel in a real browser: admin and tenant flows against a live coordin
     base = t.coordinator.httpUrl;
     node = await prepareWebNode(t);
     agent = await startTestAgent(t, node);
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium", headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    chromium = await launchPanelBrowser();
     // Another tenant with a live site: the tenant user must never see it.
     const b = await t.api("POST", "/api/admin/tenants", { name: "Other Co" });
     other.id = String((b.body.data?.tenant as { id: string }).id);
@@ -58,8 +37,7 @@ describe("panel in a real browser: admin and tenant flows against a live coordin
     expect((await waitForJob(t, other.jobId)).status).toBe("succeeded");
   });
   afterAll(async () => {
-    for (const context of contexts) await context.close();
-    await browser?.close();
+    await chromium?.close();
     await agent?.stop(2000);
     await node?.stop();
     await t?.stop();

@@ -20,6 +20,14 @@ const table: Record<string, Expected> = {
   "POST /api/auth/login/totp": { public: true },
   "POST /api/auth/password-reset": { public: true },
   "POST /api/auth/password-reset/complete": { public: true },
+  // OIDC sign-in: public (identity-oidc.test.ts runs it against a real provider); managing providers is for super admins.
+  "GET /api/auth/oidc/providers": { public: true },
+  "GET /api/auth/oidc/:provider/start": { public: true },
+  "GET /api/auth/oidc/:provider/callback": { public: true },
+  "GET /api/admin/identity/oidc-providers": { other: 403 },
+  "POST /api/admin/identity/oidc-providers": { other: 403, body: () => ({ slug: "intruder", displayName: "Intruder", issuer: "https://idp.example.test", clientId: "c", clientSecret: "s" }) },
+  "DELETE /api/admin/identity/oidc-providers/:id": { id: "tenant", other: 403 },
+  "GET /api/admin/security-events": { other: 403 },
   // Identity routes act on the caller's own account: A's ids are simply not found.
   "POST /api/auth/totp/enroll": { other: 200 },
   "POST /api/auth/totp/confirm": { other: 400, body: () => ({ code: "000000" }) },
@@ -93,6 +101,10 @@ const table: Record<string, Expected> = {
   "POST /api/admin/hosting/databases/:id/users/:userId/rotate-password": { id: "tenant", other: 404 },
   "DELETE /api/admin/hosting/databases/:id/users/:userId": { id: "tenant", other: 404 },
   "GET /api/admin/jobs": { other: 200 },
+  // Audit log and users: tenant B's owner sees only B's (insights-api.test.ts checks the scoping); the pulse is staff-only.
+  "GET /api/admin/audit": { other: 200 },
+  "GET /api/admin/users": { other: 200 },
+  "GET /api/admin/dashboard/pulse": { other: 403 },
   "GET /api/admin/jobs/:id": { id: "job", other: 404 },
   "GET /api/public/products": { public: true },
   "GET /api/public/plans": { public: true },
@@ -124,6 +136,25 @@ const table: Record<string, Expected> = {
   // The one-line agent installer and its bundle: public downloads (install-agent.test.ts runs them).
   "GET /install/agent.sh": { public: true },
   "GET /install/agent.tar.gz": { public: true },
+  // Node metrics (node-metrics.test.ts): staff only; the Prometheus scrape has its own bearer token (404 while none is configured).
+  "GET /api/admin/servers/:id/metrics": { id: "server", other: 403 },
+  "GET /api/admin/servers/:id/health": { id: "server", other: 403 },
+  "GET /metrics": { public: true },
+  // The file manager (file-manager.test.ts runs it against a real agent); the upload routes need
+  // their query (path, uploadId, ...), so without one they stop at validation, before any lookup.
+  "GET /api/admin/cloudpods/:id/files": { id: "cloudpod", other: 404 },
+  "GET /api/admin/cloudpods/:id/files/stat": { id: "cloudpod", other: 404 },
+  "GET /api/admin/cloudpods/:id/files/content": { id: "cloudpod", other: 404 },
+  "PUT /api/admin/cloudpods/:id/files/content": { id: "cloudpod", other: 404, body: () => ({ path: "intruder.txt", content: "x" }) },
+  "POST /api/admin/cloudpods/:id/files/mkdir": { id: "cloudpod", other: 404, body: () => ({ path: "intruder" }) },
+  "POST /api/admin/cloudpods/:id/files/rename": { id: "cloudpod", other: 404, body: () => ({ from: "a", to: "b" }) },
+  "POST /api/admin/cloudpods/:id/files/copy": { id: "cloudpod", other: 404, body: () => ({ from: "a", to: "b" }) },
+  "POST /api/admin/cloudpods/:id/files/delete": { id: "cloudpod", other: 404, body: () => ({ path: "a" }) },
+  "POST /api/admin/cloudpods/:id/files/chmod": { id: "cloudpod", other: 404, body: () => ({ path: "a", mode: 0o644 }) },
+  "GET /api/admin/cloudpods/:id/files/space": { id: "cloudpod", other: 404 },
+  "GET /api/admin/cloudpods/:id/files/upload": { id: "cloudpod", other: 400 },
+  "PUT /api/admin/cloudpods/:id/files/upload": { id: "cloudpod", other: 400 },
+  "GET /api/admin/cloudpods/:id/files/download": { id: "cloudpod", other: 404 },
   // Backups: no backup of A here, so `/api/admin/backups/:id` gets another record of A (a 404 all the same);
   // backups-api.test.ts checks tenant B against A's real backup.
   "GET /api/admin/hosting/cloudpods/:id/backup-policy": { id: "cloudpod", other: 404 },
@@ -186,7 +217,7 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
   /** Puts `id` for `:id` and a fresh UUID for any other parameter (`:recordId`, ...). */
   const withIds = (url: string, id: string): string => url.replace(":id", id).replace(/:[A-Za-z]+/g, () => randomUUID());
   const authRoutes = (): Array<{ method: string; url: string }> =>
-    routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && !("public" in (table[key(r)] ?? {})));
+    routes.filter((r) => /^\/api\/(admin|auth)\//.test(r.url) && !("public" in (table[key({ method: r.method === "HEAD" ? "GET" : r.method, url: r.url })] ?? {})));
 
   beforeAll(async () => {
     t = await startTestCoordinator();

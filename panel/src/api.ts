@@ -3,6 +3,11 @@ import type {
   DatabaseUserCreated, DnsRecord, Domain, DomainBody, DomainDetail, Enrollment, FieldIssue, Job, JobDetail, JoinToken, JoinTokenBody,
   Mailbox, MailboxBody, MailDomain, MailDomainBody, Me, Paged, ProvisionBody, RecordBody, Server, Tenant, TenantBody, TenantCreated,
   TenantDetail, Website, WebsiteBody, WebsiteCreated, WebsiteDetail, CloudPodOrdered, Accepted,
+  MetricSeries, ServerDetail, ServerHealth,
+} from "./types";
+import type {
+  ApiKey, ApiKeyBody, ApiKeyCreated, AuditEvent, Invoice, InvoiceDetail, LoginAnswer, ManualPaymentBody, PasswordChangeBody,
+  PaymentRecorded, Product, ProductBody, PulseFigures, SessionRow, Subscription, TotpConfirmed, TotpEnrollment, UserRow,
 } from "./types";
 
 /** An API error: HTTP status, the API's `error` code, its message and the fields it refused. */
@@ -52,7 +57,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   const text = await res.text();
   const parsed = text ? (JSON.parse(text) as { error?: string; message?: string; details?: FieldIssue[] }) : {};
   if (!res.ok) {
-    if (res.status === 401 && path !== "/api/auth/login") onUnauthenticated();
+    if (res.status === 401 && !path.startsWith("/api/auth/login")) onUnauthenticated();
     throw new ApiError(res.status, parsed.error ?? "error", parsed.message ?? `request failed (${res.status})`, parsed.details ?? []);
   }
   return parsed as T;
@@ -67,16 +72,35 @@ export type ListQuery = Query;
 
 /** The coordinator's HTTP API, one typed function per route the panel uses. */
 export const api = {
-  login: (email: string, password: string) => data(call<{ data: { expiresAt: string } }>("POST", "/api/auth/login", { email, password })),
+  login: (email: string, password: string) => data(call<{ data: LoginAnswer }>("POST", "/api/auth/login", { email, password })),
+  loginTotp: (mfaToken: string, factor: { code: string } | { recoveryCode: string }) =>
+    data(call<{ data: LoginAnswer }>("POST", "/api/auth/login/totp", { mfaToken, ...factor })),
   logout: () => call<unknown>("POST", "/api/auth/logout"),
   me: () => data(get<{ data: Me }>("/api/auth/me")),
+  changePassword: (body: PasswordChangeBody) => data(call<{ data: { revokedSessions: number } }>("POST", "/api/auth/password", body)),
+  enrollTotp: () => data(call<{ data: TotpEnrollment }>("POST", "/api/auth/totp/enroll")),
+  confirmTotp: (code: string) => data(call<{ data: TotpConfirmed }>("POST", "/api/auth/totp/confirm", { code })),
+  disableTotp: (factor: { code: string } | { recoveryCode: string }) => call<unknown>("POST", "/api/auth/totp/disable", factor),
+  sessions: () => data(get<{ data: SessionRow[] }>("/api/auth/sessions")),
+  revokeSession: (id: string) => call<unknown>("DELETE", `/api/auth/sessions/${id}`),
+  apiKeys: () => data(get<{ data: ApiKey[] }>("/api/auth/api-keys")),
+  createApiKey: (body: ApiKeyBody) => data(call<{ data: ApiKeyCreated }>("POST", "/api/auth/api-keys", body)),
+  revokeApiKey: (id: string) => call<unknown>("DELETE", `/api/auth/api-keys/${id}`),
+  users: list<UserRow>("/api/admin/users"),
+  audit: list<AuditEvent>("/api/admin/audit"),
+  pulse: () => data(get<{ data: PulseFigures }>("/api/admin/dashboard/pulse")),
 
   tenants: list<Tenant>("/api/admin/tenants"),
   tenant: (id: string) => data(get<{ data: TenantDetail }>(`/api/admin/tenants/${id}`)),
   createTenant: (body: TenantBody) => data(call<{ data: TenantCreated }>("POST", "/api/admin/tenants", body)),
   setTenantSuspended: (id: string, suspended: boolean) => data(call<{ data: Tenant }>("POST", `/api/admin/tenants/${id}/${suspended ? "suspend" : "unsuspend"}`)),
+  /** Starts a session as the tenant's owner; the coordinator swaps the session cookies for it. */
+  impersonate: (tenantId: string) => data(call<{ data: { expiresAt: string } }>("POST", `/api/admin/tenants/${tenantId}/impersonate`)),
 
   servers: list<Server>("/api/admin/servers"),
+  server: (id: string) => data(get<{ data: ServerDetail }>(`/api/admin/servers/${id}`)),
+  serverHealth: (id: string) => data(get<{ data: ServerHealth[] }>(`/api/admin/servers/${id}/health`)),
+  serverMetrics: (id: string, query: { from?: string; to?: string; step?: number }) => data(get<{ data: MetricSeries }>(`/api/admin/servers/${id}/metrics`, query)),
   enrollment: () => data(get<{ data: Enrollment }>("/api/admin/enrollment")),
   createJoinToken: (body: JoinTokenBody) => data(call<{ data: JoinToken }>("POST", "/api/admin/join-tokens", body)),
 
@@ -113,6 +137,16 @@ export const api = {
   certificates: list<Certificate>("/api/admin/ssl/certificates"),
   requestCertificate: (body: CertificateBody) => call<unknown>("POST", "/api/admin/ssl/certificates", body),
   renewCertificate: (id: string) => call<unknown>("POST", `/api/admin/ssl/certificates/${id}/renew`),
+
+  products: () => data(get<{ data: Product[] }>("/api/admin/billing/products")),
+  createProduct: (body: ProductBody) => call<unknown>("POST", "/api/admin/billing/products", body),
+  subscriptions: list<Subscription>("/api/admin/billing/subscriptions"),
+  setSubscriptionCanceled: (id: string, cancel: boolean) => call<unknown>("POST", `/api/admin/billing/subscriptions/${id}/${cancel ? "cancel" : "reactivate"}`),
+  invoices: list<Invoice>("/api/admin/billing/invoices"),
+  invoice: (id: string) => data(get<{ data: InvoiceDetail }>(`/api/admin/billing/invoices/${id}`)),
+  /** Where the invoice's PDF downloads (a plain link: the session cookie authenticates it). */
+  invoicePdfUrl: (id: string) => `/api/admin/billing/invoices/${id}/pdf`,
+  recordPayment: (id: string, body: ManualPaymentBody) => data(call<{ data: PaymentRecorded }>("POST", `/api/admin/billing/invoices/${id}/payments`, body)),
 
   jobs: list<Job>("/api/admin/jobs"),
   job: (id: string) => data(get<{ data: JobDetail }>(`/api/admin/jobs/${id}`)),

@@ -1,16 +1,22 @@
 import { StrictMode, useEffect, type ComponentType } from "react";
 import { createRoot } from "react-dom/client";
 import { useLiveState } from "./live";
+import { AccountPage } from "./pages/account";
+import { ApiKeysPage } from "./pages/api-keys";
+import { AuditPage } from "./pages/audit";
+import { InvoicePage, InvoicesPage, ProductsPage, SubscriptionsPage } from "./pages/billing";
 import { AdminDashboard, ClientOverview } from "./pages/dashboard";
 import { DatabasePage, DatabasesPage } from "./pages/databases";
 import { DomainPage, DomainsPage } from "./pages/domains";
 import { EmailPage } from "./pages/email";
 import { JobPage, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
+import { ServerPage } from "./pages/server";
 import { ServersPage } from "./pages/servers";
 import { SitePage, SitesPage } from "./pages/sites";
 import { SslPage } from "./pages/ssl";
 import { TenantPage, TenantsPage } from "./pages/tenants";
+import { UsersPage } from "./pages/users";
 import { Link, match, navigate, useLocation } from "./router";
 import { AreaContext, homeOf, SessionProvider, useSession, type Area } from "./session";
 import { ConfirmProvider, NotFound, ToastProvider } from "./ui";
@@ -26,6 +32,7 @@ const routes: Route[] = [
   { path: "/tenants", page: TenantsPage, nav: "Tenants", adminOnly: true },
   { path: "/tenants/:id", page: TenantPage, adminOnly: true },
   { path: "/servers", page: ServersPage, nav: "Servers", adminOnly: true },
+  { path: "/servers/:id", page: ServerPage, adminOnly: true },
   { path: "/sites", page: SitesPage, nav: "Sites" },
   { path: "/sites/:id", page: SitePage },
   { path: "/domains", page: DomainsPage, nav: "Domains & DNS" },
@@ -36,6 +43,14 @@ const routes: Route[] = [
   { path: "/ssl", page: SslPage, nav: "SSL" },
   { path: "/jobs", page: JobsPage, nav: "Jobs" },
   { path: "/jobs/:id", page: JobPage },
+  { path: "/users", page: UsersPage, nav: "Users", adminOnly: true },
+  { path: "/products", page: ProductsPage, nav: "Products", adminOnly: true },
+  { path: "/subscriptions", page: SubscriptionsPage, nav: "Subscriptions" },
+  { path: "/invoices", page: InvoicesPage, nav: "Invoices" },
+  { path: "/invoices/:id", page: InvoicePage },
+  { path: "/audit", page: AuditPage, nav: "Audit log", adminOnly: true },
+  { path: "/account", page: AccountPage, nav: "Account security" },
+  { path: "/api-keys", page: ApiKeysPage, nav: "API keys" },
 ];
 
 function routesOf(kind: Area["kind"]): Route[] {
@@ -56,6 +71,12 @@ function Shell({ area, pathname }: { area: Area; pathname: string }) {
   return (
     <AreaContext.Provider value={area}>
       <a className="skip" href="#main">Skip to content</a>
+      {area.me.impersonatedBy && (
+        <div className="banner" role="alert" data-impersonating>
+          <span><strong>Impersonating</strong> this tenant&apos;s owner: everything you do is recorded in the audit log under your name.</span>
+          <button type="button" onClick={() => void signOut()}>End impersonation</button>
+        </div>
+      )}
       <div className="shell">
         <header className="topbar">
           <Link to={area.base} className="brand">mPanel <small>{area.kind === "admin" ? "admin" : "client"}</small></Link>
@@ -86,6 +107,8 @@ function App() {
   useEffect(() => {
     if (me === null && pathname !== "/login") navigate(`/login?next=${encodeURIComponent(location.pathname + location.search)}`, true);
     else if (me && (kind === null || wrongArea)) navigate(homeOf(me), true);
+    // A session that policy holds until TOTP is enrolled can reach only the account page.
+    else if (me?.mfaSetupRequired && !pathname.endsWith("/account")) navigate(`${homeOf(me)}/account`, true);
   }, [me, pathname, kind, wrongArea]);
   if (me === undefined) return <p className="loading" aria-busy="true">Loading…</p>;
   if (me === null || pathname === "/login") return <LoginPage />;

@@ -4,14 +4,24 @@
  * the panel does not follow fails `npm run build -w panel` at type-check time.
  */
 import type { z } from "zod";
+import type { LoginResult, MfaChallengeResult } from "../../coordinator/src/auth/service";
+import type { ProductInput } from "../../coordinator/src/billing/catalogue";
+import type { BillingService, ManualPaymentInput } from "../../coordinator/src/billing/service";
 import type { DatabaseInput, DatabaseService, DatabaseUserInput } from "../../coordinator/src/databases/service";
 import type { DnsService, DomainInput, RecordInput } from "../../coordinator/src/dns/service";
 import type { HostingService, ProvisionInput, WebsiteInput } from "../../coordinator/src/hosting/service";
+import type { ApiKeyInput, ApiKeyService } from "../../coordinator/src/identity/api-keys";
+import type { UserDirectory } from "../../coordinator/src/identity/directory";
+import type { PasswordChangeInput, SessionService } from "../../coordinator/src/identity/sessions";
+import type { TotpService } from "../../coordinator/src/identity/totp";
+import type { AuditLog } from "../../coordinator/src/insights/audit-log";
+import type { Pulse } from "../../coordinator/src/insights/pulse";
 import type { JobService } from "../../coordinator/src/jobs/service";
 import type { MailboxInput, MailDomainInput, MailService } from "../../coordinator/src/mail/service";
 import type { JoinTokenInput, JoinTokenService } from "../../coordinator/src/nodes/join-tokens";
 import type { ServerService } from "../../coordinator/src/nodes/servers";
-import type { EnrollmentInfo, LiveEvent } from "../../coordinator/src/panel/contract";
+import type { EnrollmentInfo, LiveEvent, MetricPoint } from "../../coordinator/src/panel/contract";
+import type { MetricsService } from "../../coordinator/src/metrics/service";
 import type { CertificateInput, TlsService } from "../../coordinator/src/tls/service";
 import type { TenantInput, TenantService } from "../../coordinator/src/tenants/service";
 
@@ -31,6 +41,12 @@ export interface Me {
   platformRole: string | null;
   tenants: string[];
   permissions: string[];
+  /** The staff member acting as this user (impersonation), or null. */
+  impersonatedBy: string | null;
+  /** Policy holds the session until TOTP is enrolled. */
+  mfaSetupRequired: boolean;
+  /** The user has TOTP on. */
+  mfaEnabled: boolean;
 }
 
 /** The list envelope of every list route. */
@@ -49,6 +65,10 @@ export type Tenant = Row<TenantService["list"]>;
 export type TenantDetail = Result<TenantService["get"]>;
 export type TenantCreated = Result<TenantService["create"]>;
 export type Server = Row<ServerService["list"]>;
+export type ServerDetail = Result<ServerService["get"]>;
+export type ServerHealth = Result<MetricsService["health"]>[number];
+export type MetricSeries = Result<MetricsService["series"]>;
+export type { MetricPoint };
 export type JoinToken = Result<JoinTokenService["create"]>;
 export type CloudPod = Row<HostingService["listCloudPods"]>;
 export type Website = Row<HostingService["listWebsites"]>;
@@ -71,6 +91,21 @@ export type Job = Row<JobService["list"]>;
 export type JobDetail = Result<JobService["get"]>;
 export type JobEvent = JobDetail["events"][number];
 export type Enrollment = EnrollmentInfo;
+/** `POST /api/auth/login`: a session, or a TOTP challenge to complete at `/api/auth/login/totp`. */
+export type LoginAnswer = Json<LoginResult | MfaChallengeResult>;
+export type TotpEnrollment = Result<TotpService["enroll"]>;
+export type TotpConfirmed = Result<TotpService["confirm"]>;
+export type SessionRow = Result<SessionService["list"]>[number];
+export type ApiKey = Result<ApiKeyService["list"]>[number];
+export type ApiKeyCreated = Result<ApiKeyService["create"]>;
+export type UserRow = Row<UserDirectory["list"]>;
+export type AuditEvent = Row<AuditLog["list"]>;
+export type PulseFigures = Result<Pulse["read"]>;
+export type Product = Result<BillingService["catalogue"]["adminList"]>[number];
+export type Subscription = Row<BillingService["listSubscriptions"]>;
+export type Invoice = Row<BillingService["listInvoices"]>;
+export type InvoiceDetail = Result<BillingService["getInvoice"]>;
+export type PaymentRecorded = Result<BillingService["recordPayment"]>;
 export type { LiveEvent };
 
 /** Request bodies, as the API accepts them (defaults may be left out). */
@@ -85,3 +120,7 @@ export type MailboxBody = z.input<typeof MailboxInput>;
 export type DatabaseBody = z.input<typeof DatabaseInput>;
 export type DatabaseUserBody = z.input<typeof DatabaseUserInput>;
 export type CertificateBody = z.input<typeof CertificateInput>;
+export type PasswordChangeBody = z.input<typeof PasswordChangeInput>;
+export type ApiKeyBody = z.input<typeof ApiKeyInput>;
+export type ProductBody = z.input<typeof ProductInput>;
+export type ManualPaymentBody = z.input<typeof ManualPaymentInput>;

@@ -13,3 +13,4 @@ export const ERROR_CODE_METADATA_KEY = "mpanel-error-code";
 export * from "./jobs";
 export * from "./dns";
 export * from "./db-passwords";
+export * from "./files";

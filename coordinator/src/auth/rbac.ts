@@ -14,6 +14,7 @@ export const permissions = [
   "databases:read", "databases:create", "databases:write", "databases:delete",
   "ssl:read", "ssl:manage",
   "backups:read", "backups:manage",
+  "files:read", "files:write", "terminal:open",
   "jobs:read",
   "audit:read",
   "billing:read", "billing:subscribe", "billing:manage",
@@ -30,6 +31,7 @@ export const tenantPermissions: readonly Permission[] = [
   "databases:read", "databases:create", "databases:write", "databases:delete",
   "ssl:read", "ssl:manage",
   "backups:read", "backups:manage",
+  "files:read", "files:write", "terminal:open",
   "jobs:read", "users:read",
   "billing:read", "billing:subscribe",
 ];
@@ -40,7 +42,7 @@ export const seededRoles: Record<string, { scope: "platform" | "tenant"; descrip
   PLATFORM_ADMIN: { scope: "platform", description: "Runs tenants, servers and hosting", grants: permissions.filter((p) => p !== "users:manage" && p !== "users:impersonate") },
   TENANT_OWNER: { scope: "tenant", description: "Owns a tenant's services", grants: [...tenantPermissions, "users:manage"] },
   TENANT_ADMIN: { scope: "tenant", description: "Manages a tenant's services", grants: tenantPermissions },
-  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "domains:read", "email:read", "databases:read", "ssl:read", "backups:read", "jobs:read"] },
+  TENANT_USER: { scope: "tenant", description: "Reads a tenant's services", grants: ["cloudpods:read", "websites:read", "domains:read", "email:read", "databases:read", "ssl:read", "backups:read", "files:read", "jobs:read"] },
 };
 
 /**

@@ -2,6 +2,7 @@ import type { Database, Tx } from "../db/client";
 import { audit } from "../audit";
 import { AppError } from "../errors";
 import { resolveApiKey, API_KEY_PREFIX } from "../identity/api-keys";
+import { noteFailedLogin, noteSuccessfulLogin } from "../identity/security-events";
 import { useSecondFactor } from "../identity/totp";
 import { actorFrom, loadUserGrants } from "./actors";
 import { hashPassword, verifyPassword } from "./passwords";
@@ -81,11 +82,15 @@ export function createAuthService(deps: { db: Database; sessionTtlMs: number; po
   const { prisma } = deps.db;
   const { policy } = deps;
 
-  /** Counts a failed password; locks the account for `lockMs` at the threshold (audited). */
+  /**
+   * Audits a failed login (and checks the address for an alert pattern); a wrong password
+   * also counts towards the lock, which locks the account for `lockMs` at the threshold.
+   */
   async function recordFailure(userId: string | null, meta: LoginMeta, reason: string): Promise<void> {
     await prisma.$transaction(async (tx) => {
       await audit(tx, { action: "LOGIN_FAILED", targetType: "user", targetId: userId, requestId: meta.requestId, data: { ip: meta.ip, reason } });
-      if (!userId || reason === "locked") return;
+      await noteFailedLogin(tx, meta.ip, meta.requestId);
+      if (!userId || reason !== "wrong_password") return;
       const user = await tx.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } } });
       if (user.failedLogins >= policy.lockThreshold) {
         const lockedUntil = new Date(Date.now() + policy.lockMs);
@@ -93,6 +98,25 @@ export function createAuthService(deps: { db: Database; sessionTtlMs: number; po
         await audit(tx, { action: "ACCOUNT_LOCKED", targetType: "user", targetId: userId, requestId: meta.requestId, data: { ip: meta.ip, lockedUntil: lockedUntil.toISOString() } });
       }
     });
+  }
+
+  /** Opens a session for a user who passed every factor: security signals, lock cleared, session issued. */
+  async function openSession(tx: Tx, user: { id: string; lockedUntil: Date | null }, meta: LoginMeta, mfaSetupRequired = false): Promise<LoginResult> {
+    await noteSuccessfulLogin(tx, user, meta);
+    await tx.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null } });
+    return issueSession(tx, user.id, meta, { ttlMs: deps.sessionTtlMs, mfaSetupRequired });
+  }
+
+  /** After the first factor: an MFA challenge when the user has TOTP on, else a session (held to TOTP enrolment when policy requires it for the role). */
+  async function afterFirstFactor(user: { id: string; lockedUntil: Date | null; totpEnabledAt: Date | null; platformRole: { name: string } | null }, meta: LoginMeta): Promise<LoginResult | MfaChallengeResult> {
+    if (user.totpEnabledAt) {
+      const mfaToken = newSecret("mpm_");
+      const expiresAt = new Date(Date.now() + MFA_CHALLENGE_TTL_MS);
+      await prisma.mfaChallenge.create({ data: { userId: user.id, tokenHash: hashSecret(mfaToken), expiresAt } });
+      return { mfaRequired: true, mfaToken, expiresAt };
+    }
+    const mfaSetupRequired = user.platformRole !== null && policy.mfaRequiredRoles.includes(user.platformRole.name);
+    return prisma.$transaction((tx) => openSession(tx, user, meta, mfaSetupRequired));
   }
 
   return {
@@ -109,17 +133,22 @@ export function createAuthService(deps: { db: Database; sessionTtlMs: number; po
         await recordFailure(user?.id ?? null, meta, !user ? "unknown_email" : locked ? "locked" : !ok ? "wrong_password" : "inactive");
         throw new AppError("unauthenticated", "wrong email or password");
       }
-      if (user.totpEnabledAt) {
-        const mfaToken = newSecret("mpm_");
-        const expiresAt = new Date(Date.now() + MFA_CHALLENGE_TTL_MS);
-        await prisma.mfaChallenge.create({ data: { userId: user.id, tokenHash: hashSecret(mfaToken), expiresAt } });
-        return { mfaRequired: true, mfaToken, expiresAt };
+      return afterFirstFactor(user, meta);
+    },
+
+    /**
+     * Login of a user an identity provider vouched for (OIDC): the same second step as
+     * `login` (TOTP challenge, or a session). Throws `unauthenticated` (audited) for a
+     * disabled or locked account.
+     */
+    async loginVerified(userId: string, meta: LoginMeta): Promise<LoginResult | MfaChallengeResult> {
+      const user = await prisma.user.findUniqueOrThrow({ where: { id: userId }, include: { platformRole: true } });
+      const locked = user.lockedUntil !== null && user.lockedUntil > new Date();
+      if (user.status !== "active" || locked) {
+        await recordFailure(user.id, meta, locked ? "locked" : "inactive");
+        throw new AppError("unauthenticated", "the account cannot sign in");
       }
-      const mfaSetupRequired = user.platformRole !== null && policy.mfaRequiredRoles.includes(user.platformRole.name);
-      return prisma.$transaction(async (tx) => {
-        await tx.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null } });
-        return issueSession(tx, user.id, meta, { ttlMs: deps.sessionTtlMs, mfaSetupRequired });
-      });
+      return afterFirstFactor(user, meta);
     },
 
     /**
@@ -136,8 +165,7 @@ export function createAuthService(deps: { db: Database; sessionTtlMs: number; po
         if (!passed) return { failedUserId: user.id };
         const claimed = await tx.mfaChallenge.updateMany({ where: { id: challenge.id, usedAt: null }, data: { usedAt: new Date() } });
         if (claimed.count !== 1) return null;
-        await tx.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null } });
-        return issueSession(tx, user.id, meta, { ttlMs: deps.sessionTtlMs });
+        return openSession(tx, user, meta);
       });
       if (outcome && "token" in outcome) return outcome;
       await prisma.$transaction(async (tx) => {

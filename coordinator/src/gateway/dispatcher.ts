@@ -112,6 +112,11 @@ export function createDispatcher(deps: { claim: (serverId: string, roles: string
       state.session.close();
     },
 
+    /** Claims for every session with credits (after a gap in which wake-ups may have been lost). */
+    wakeAll(): void {
+      for (const state of byNode.values()) if (state.session.credits > 0) void pump(state);
+    },
+
     /** Number of connected sessions. */
     size(): number {
       return byNode.size;

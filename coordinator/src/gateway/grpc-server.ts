@@ -13,6 +13,8 @@ import type { JoinTokenService } from "../nodes/join-tokens";
 import { issueServerCert, nodeIdFromCert, signNodeCsr, type CaMaterial } from "../pki/ca";
 import { staticCertificateProvider } from "../pki/static-provider";
 import type { Dispatcher } from "./dispatcher";
+import type { MetricsStore } from "../metrics/store";
+import type { NodeChannels } from "./node-channels";
 import { runSession, type SessionSettings } from "./session";
 
 /** Everything the agent gateway needs, passed explicitly. */
@@ -24,6 +26,10 @@ export interface GatewayDeps {
   results: ResultBatcher;
   lastSeen: LastSeen;
   dispatcher: Dispatcher;
+  /** Where agents' samples and daemon states go. */
+  metrics: MetricsStore;
+  /** File and terminal traffic to and from connected agents. */
+  channels: NodeChannels;
   settings: SessionSettings;
   /** Names/IPs for the listener's server certificate. */
   sans: string[];
@@ -91,7 +97,7 @@ export async function createGateway(deps: GatewayDeps) {
 
     connect(call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>) {
       authenticateNode(call, db).then(
-        (node) => runSession(call, node, { db, store: deps.store, results: deps.results, lastSeen: deps.lastSeen, dispatcher: deps.dispatcher, settings: deps.settings, log }),
+        (node) => runSession(call, node, { db, store: deps.store, results: deps.results, lastSeen: deps.lastSeen, dispatcher: deps.dispatcher, metrics: deps.metrics, channels: deps.channels, settings: deps.settings, log }),
         // emit, not destroy: grpc-js sends the status (and its metadata) from its 'error' listener; a destroyed stream sends none.
         (error: unknown) => call.emit("error", toServiceError(error, log)),
       );

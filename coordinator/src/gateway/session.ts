@@ -9,6 +9,12 @@ import type { ResultBatcher } from "../jobs/result-batcher";
 import type { JobLogLine, JobStore } from "../jobs/store";
 import type { AgentSession, Dispatcher } from "./dispatcher";
 import type { LastSeen } from "./last-seen";
+import { markOffline, MISSED_HEARTBEATS } from "../metrics/monitor";
+import type { MetricsStore } from "../metrics/store";
+import type { AgentLink, NodeChannels } from "./node-channels";
+
+/** How often a session checks that its agent still talks (ms); a silent agent is cut within this after `MISSED_HEARTBEATS` heartbeats. */
+const WATCHDOG_CHECK_MS = 1_000;
 
 /** Settings the coordinator hands each agent in `Welcome`. */
 export interface SessionSettings {
@@ -19,12 +25,15 @@ export interface SessionSettings {
 /**
  * Runs one agent's `Connect` stream for an authenticated node: waits for `Hello`, hands back
  * jobs the agent no longer holds, answers `Pull` credits through the dispatcher, stores job
- * events and results, extends leases on `Heartbeat`, and marks the node online/offline.
+ * events and results, extends leases on `Heartbeat`, stores `MetricsBatch` and `ServiceHealth`,
+ * routes file and terminal traffic through `channels`,
+ * and marks the node online/offline: offline (with a `NODE_OFFLINE` alert) when the stream ends
+ * or when nothing arrived for `MISSED_HEARTBEATS` heartbeat intervals (the stream is then cut).
  */
 export function runSession(
   call: grpc.ServerDuplexStream<AgentMessage, CoordinatorMessage>,
   node: { id: string; roles: string[] },
-  deps: { db: Database; store: JobStore; results: ResultBatcher; lastSeen: LastSeen; dispatcher: Dispatcher; settings: SessionSettings; log: Logger },
+  deps: { db: Database; store: JobStore; results: ResultBatcher; lastSeen: LastSeen; dispatcher: Dispatcher; metrics: MetricsStore; channels: NodeChannels; settings: SessionSettings; log: Logger },
 ): void {
   const log = deps.log.child({ nodeId: node.id });
   const send = (msg: MessageInitShape<typeof CoordinatorMessageSchema>["msg"]): void => {
@@ -49,6 +58,10 @@ export function runSession(
     close() {
       call.emit("error", toServiceError(new AppError("node_revoked", "this node was revoked"), log));
     },
+  };
+  const link: AgentLink = {
+    send: (msg) => call.write(create(CoordinatorMessageSchema, { msg })),
+    drained: () => new Promise((resolve) => call.once("drain", resolve)),
   };
   let hello = false;
   // Messages of one stream are handled in order: a result never overtakes its job's events.
@@ -75,6 +88,7 @@ export function runSession(
           capabilities: msg.value.capabilities.map((c) => ({ name: c.name, version: c.version })),
         });
         deps.dispatcher.add(session);
+        deps.channels.attach(node.id, link);
         send({ case: "welcome", value: { nodeId: node.id, heartbeatIntervalMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs } });
         log.info({ version: msg.value.agentVersion, released, running: msg.value.runningJobIds.length }, "agent connected");
         return;
@@ -105,22 +119,49 @@ export function runSession(
         await deps.store.extendLeases(node.id, msg.value.runningJobIds);
         deps.lastSeen.mark(node.id);
         return;
+      case "metricsBatch":
+        await deps.metrics.ingest(node.id, msg.value.samples);
+        return;
+      case "serviceHealth":
+        await deps.metrics.recordHealth(node.id, msg.value.services, new Date());
+        return;
+      case "fileOpResult":
+        deps.channels.onFileResult(node.id, msg.value);
+        return;
+      case "terminalOutput":
+        deps.channels.onTerminalOutput(node.id, msg.value.sessionId, msg.value.data);
+        return;
+      case "terminalExit":
+        deps.channels.onTerminalExit(node.id, msg.value);
+        return;
       default:
         return;
     }
   }
 
+  let lastMessageAt = Date.now();
+  const silenceMs = MISSED_HEARTBEATS * deps.settings.heartbeatMs;
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastMessageAt <= silenceMs) return;
+    log.warn({ silenceMs }, "agent missed its heartbeats; cutting the stream");
+    call.emit("error", Object.assign(new Error("missed heartbeats"), { code: grpc.status.DEADLINE_EXCEEDED }));
+    finish(`missed ${MISSED_HEARTBEATS} heartbeats`);
+  }, Math.min(WATCHDOG_CHECK_MS, deps.settings.heartbeatMs));
+  watchdog.unref();
   call.on("data", (message: AgentMessage) => {
+    lastMessageAt = Date.now();
     chain = chain.then(() => handle(message)).catch((error: unknown) => log.error({ err: error }, "agent message failed"));
   });
   let finished = false;
-  const finish = (): void => {
+  const finish = (reason = "agent stream closed"): void => {
     if (finished) return;
     finished = true;
+    clearInterval(watchdog);
     deps.dispatcher.remove(node.id, session);
+    deps.channels.detach(node.id, link);
     chain = chain
       .then(async () => {
-        if (!deps.dispatcher.isConnected(node.id)) await touch({ status: "offline" });
+        if (!deps.dispatcher.isConnected(node.id)) await markOffline(deps.db, { ids: [node.id] }, reason);
       })
       .catch((error: unknown) => log.warn({ err: error }, "marking node offline failed"));
     log.info("agent disconnected");
@@ -130,5 +171,5 @@ export function runSession(
     call.end();
   });
   call.on("error", (error) => log.debug({ err: error }, "agent stream error"));
-  call.on("cancelled", finish);
+  call.on("cancelled", () => finish());
 }

@@ -23,7 +23,12 @@ import { registerIdentityRoutes } from "../identity/routes";
 import { registerInstallRoutes, type InstallService } from "../install/routes";
 import { registerBackupRoutes } from "../backups/routes";
 import type { BackupService } from "../backups/service";
+import { registerInsightRoutes, type Insights } from "../insights/routes";
 import type { IdentityServices } from "../identity/services";
+import { registerMetricsRoutes } from "../metrics/routes";
+import { registerFileRoutes } from "../files/routes";
+import type { FileService } from "../files/service";
+import type { MetricsService } from "../metrics/service";
 import { actorOf } from "./auth-hook";
 
 /** The services the HTTP API calls. */
@@ -43,6 +48,12 @@ export interface ApiServices {
   /** The one-line agent installer and bundle (`/install/*`). */
   install: InstallService;
   backups: BackupService;
+  /** Node metrics, daemon health and the Prometheus export. */
+  metrics: MetricsService;
+  /** The CloudPod file manager (relayed to the node's agent). */
+  files: FileService;
+  /** The audit log and the dashboard pulse. */
+  insights: Insights;
   /** Readiness: resolves when the database answers. */
   ready(): Promise<void>;
 }
@@ -119,6 +130,9 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   registerBillingRoutes(root, s.billing);
   registerInstallRoutes(root, s.install);
   registerBackupRoutes(root, s.backups);
+  registerMetricsRoutes(root, s.metrics);
+  registerFileRoutes(root, s.files);
+  registerInsightRoutes(root, s.insights);
 
   app.get("/api/admin/jobs", { schema: { querystring: JobListQuery, tags: ["jobs"] } }, async (req) => s.jobs.list(actorOf(req), req.query));
   app.get("/api/admin/jobs/:id", { schema: { params: IdParams, tags: ["jobs"] } }, async (req) => ({ data: await s.jobs.get(actorOf(req), req.params.id) }));

@@ -1,10 +1,13 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { AuthService, LoginResult } from "../auth/service";
+import type { AuthService } from "../auth/service";
 import { AppError } from "../errors";
 import { actorOf, CSRF_COOKIE, SESSION_COOKIE } from "../http/auth-hook";
 import { ApiKeyInput } from "./api-keys";
+import { UserListQuery } from "./directory";
+import { meta, setSessionCookies } from "./http-session";
+import { registerOidcRoutes } from "./oidc-routes";
 import { ResetCompleteInput, ResetRequestInput } from "./password-reset";
 import type { IdentityServices } from "./services";
 import { PasswordChangeInput } from "./sessions";
@@ -19,15 +22,6 @@ const SecondFactor = z.strictObject({ code: Code.optional(), recoveryCode: Recov
 const MfaBody = z.strictObject({ mfaToken: z.string().regex(/^mpm_[A-Za-z0-9_-]{43}$/, "not a login challenge token"), code: Code.optional(), recoveryCode: RecoveryCode.optional() })
   .refine((f) => f.code !== undefined || f.recoveryCode !== undefined, { message: "give code or recoveryCode", path: ["code"] });
 
-const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: req.headers["user-agent"], requestId: req.id });
-
-/** Sets the panel's session cookie (httpOnly) and its CSRF partner for a new session. */
-function setSessionCookies(req: FastifyRequest, reply: FastifyReply, session: LoginResult): void {
-  const cookie = { path: "/", sameSite: "strict" as const, secure: req.protocol === "https", expires: session.expiresAt };
-  reply.setCookie(SESSION_COOKIE, session.token, { ...cookie, httpOnly: true });
-  reply.setCookie(CSRF_COOKIE, session.csrfToken, { ...cookie, httpOnly: false });
-}
-
 /** API keys manage nothing about identity: these routes need a session of the user's own. */
 function sessionActor(req: FastifyRequest) {
   const actor = actorOf(req);
@@ -37,10 +31,10 @@ function sessionActor(req: FastifyRequest) {
 
 /**
  * The identity API, top to bottom: login (password, then TOTP), logout, me; TOTP enrolment;
- * own sessions, password and API keys; password reset by email; custom tenant roles, members
- * and impersonation. Login, its second step and password reset
- * are rate limited per client address (`req.ip`: X-Forwarded-For is believed only from the
- * configured trusted proxies).
+ * own sessions, password and API keys; password reset by email; the user directory; custom
+ * tenant roles, members and impersonation (a cookie caller continues in the impersonated
+ * session). Login, its second step and password reset are rate limited per client address
+ * (`req.ip`: X-Forwarded-For is believed only from the configured trusted proxies).
  */
 export function registerIdentityRoutes(root: FastifyInstance, s: { auth: AuthService; identity: IdentityServices }): void {
   const app = root.withTypeProvider<ZodTypeProvider>();
@@ -70,6 +64,7 @@ export function registerIdentityRoutes(root: FastifyInstance, s: { auth: AuthSer
       data: {
         userId: actor.userId, platformRole: actor.platformRole, tenants: [...actor.tenantGrants.keys()], permissions: [...actor.platformPermissions],
         impersonatedBy: actor.impersonatedBy ?? null, mfaSetupRequired: actor.mfaSetupRequired ?? false, apiKeyId: actor.apiKeyId ?? null,
+        mfaEnabled: await id.totp.enabled(actor),
       },
     };
   });
@@ -104,6 +99,10 @@ export function registerIdentityRoutes(root: FastifyInstance, s: { auth: AuthSer
     return { data: { reset: true } };
   });
 
+  registerOidcRoutes(root, id);
+
+  app.get("/api/admin/users", { schema: { querystring: UserListQuery, tags: ["users"] } }, async (req) => id.directory.list(actorOf(req), req.query));
+
   const tenantTags = ["tenants"];
   app.get("/api/admin/tenants/:id/roles", { schema: { params: IdParams, tags: tenantTags } }, async (req) => ({ data: await id.tenantRoles.listRoles(actorOf(req), req.params.id) }));
   app.post("/api/admin/tenants/:id/roles", { schema: { params: IdParams, body: CustomRoleInput, tags: tenantTags } }, async (req, reply) =>
@@ -112,6 +111,8 @@ export function registerIdentityRoutes(root: FastifyInstance, s: { auth: AuthSer
     reply.status(201).send({ data: await id.tenantRoles.addMember(actorOf(req), req.params.id, req.body) }));
   app.post("/api/admin/tenants/:id/impersonate", { schema: { params: IdParams, tags: tenantTags } }, async (req, reply) => {
     const session = await id.impersonation.start(sessionActor(req), req.params.id, meta(req));
+    // A panel (cookie) caller continues in the new session: its cookies replace the staff member's.
+    if (!req.headers.authorization) setSessionCookies(req, reply, session);
     return reply.status(201).send({ data: session });
   });
 }

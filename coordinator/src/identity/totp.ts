@@ -56,6 +56,12 @@ export async function useSecondFactor(
 export function createTotpService(deps: { db: Database; issuer: string }) {
   const { prisma } = deps.db;
   return {
+    /** Whether the user has TOTP on (confirmed enrolment). */
+    async enabled(actor: Actor): Promise<boolean> {
+      const user = await prisma.user.findUniqueOrThrow({ where: { id: actor.userId }, select: { totpEnabledAt: true } });
+      return user.totpEnabledAt !== null;
+    },
+
     /** Starts (or restarts) enrolment. Throws `conflict` when TOTP is already on. */
     async enroll(actor: Actor): Promise<{ secret: string; otpauthUri: string }> {
       const user = await prisma.user.findUniqueOrThrow({ where: { id: actor.userId } });

@@ -22,6 +22,7 @@ export interface AgentBundle {
  * - `agent.mjs`: `agent/src/main.ts` and everything it imports (proto, grpc-js, pg, ...) bundled
  *   by esbuild into one ES module for Node 24 (no node_modules, no TypeScript loader on the node;
  *   `pg-native`, an optional native add-on `pg` never loads here, is left out),
+ * - `door.mjs`: the file manager's door (agent/src/files/door.ts), run as each CloudPod's user,
  * - `systemd/mpanel-agent.service`: the unit from the repository's `systemd/` folder,
  * - `package.json` (`type: module`, the agent's version) and `README.md`.
  * The tarball is made with `tar --sort=name --mtime=@0 --owner=0 --group=0` and `gzip -n`, so the
@@ -45,6 +46,11 @@ export async function buildAgentBundle(): Promise<AgentBundle> {
       logLevel: "silent",
       // CommonJS dependencies call require() for node: builtins; an ES module has none of its own.
       banner: { js: "import { createRequire as mpanelCreateRequire } from 'node:module'; const require = mpanelCreateRequire(import.meta.url);" },
+    });
+    await build({
+      entryPoints: [join(repoRoot, "agent/src/files/door.ts")],
+      outfile: join(dir, "door.mjs"),
+      platform: "node", format: "esm", target: "node24", legalComments: "none", logLevel: "silent",
     });
     await cp(join(repoRoot, "systemd/mpanel-agent.service"), join(dir, "systemd/mpanel-agent.service"));
     await writeFile(join(dir, "package.json"), `${JSON.stringify({ name: "mpanel-agent", version: AGENT_VERSION, private: true, type: "module" }, null, 2)}\n`);

@@ -5,9 +5,20 @@ import { z } from "zod";
  * facts. Kept free of server code so the panel's type check can import it.
  */
 
+/** One point of a node's metrics series: ISO 8601 time and each figure; null = not measured (shown "N/A", never 0). */
+export const MetricPoint = z.object({
+  at: z.string(),
+  cpuPercent: z.number().nullable(), load1: z.number().nullable(),
+  memoryUsedBytes: z.number().nullable(), memoryTotalBytes: z.number().nullable(),
+  diskUsedBytes: z.number().nullable(), diskTotalBytes: z.number().nullable(),
+  netRxBytesPerSecond: z.number().nullable(), netTxBytesPerSecond: z.number().nullable(),
+});
+export type MetricPoint = z.infer<typeof MetricPoint>;
+
 /**
  * One change pushed to the panel, as the triggers send it (and as the socket forwards it):
- * a job's status (insert or status change), a job's log line, or a server's status.
+ * a job's status (insert or status change), a job's log line, a server's status, a node's
+ * new metric points (`metrics`, the last ten of a batch) or its daemons that went up or down (`health`).
  * Timestamps are ISO 8601 strings; ids are UUIDs except a job event's (a bigint as string).
  */
 export const LiveEvent = z.discriminatedUnion("kind", [
@@ -20,6 +31,8 @@ export const LiveEvent = z.discriminatedUnion("kind", [
     at: z.string(), level: z.string(), message: z.string(), progress: z.number().int().nullable(),
   }),
   z.object({ kind: z.literal("server"), id: z.uuid(), hostname: z.string(), status: z.string(), lastSeenAt: z.string().nullable() }),
+  z.object({ kind: z.literal("metrics"), serverId: z.uuid(), points: z.array(MetricPoint) }),
+  z.object({ kind: z.literal("health"), serverId: z.uuid(), services: z.array(z.object({ name: z.string(), up: z.boolean(), detail: z.string() })) }),
 ]);
 export type LiveEvent = z.infer<typeof LiveEvent>;
 

@@ -6,9 +6,9 @@ import { LiveEvent } from "./contract";
 /** The PostgreSQL channel the triggers of migration `20261123040000_live_notify` notify on. */
 export const LIVE_CHANNEL = "mpanel_live";
 
-/** Whether `actor` may see `event`: jobs and their log lines by `jobs:read` in the job's tenant (platform staff only for node jobs), servers by `servers:read`. */
+/** Whether `actor` may see `event`: jobs and their log lines by `jobs:read` in the job's tenant (platform staff only for node jobs), servers and their metrics and health by `servers:read`. */
 export function visibleTo(actor: Actor, event: LiveEvent): boolean {
-  if (event.kind === "server") return hasPermission(actor, "servers:read");
+  if (event.kind === "server" || event.kind === "metrics" || event.kind === "health") return hasPermission(actor, "servers:read");
   return hasPermission(actor, "jobs:read", event.tenantId ?? undefined);
 }
 

@@ -1,12 +1,12 @@
 import { api } from "../api";
 import { useResource } from "../hooks";
+import { formatMoney } from "../money";
 import { Link } from "../router";
 import { useArea } from "../session";
-import { PageHeader } from "../ui";
+import type { PulseFigures } from "../types";
+import { Empty, PageHeader, When } from "../ui";
 import { useReloadOnLive } from "./common";
 import { JobTable, liveJobs, type JobSummary } from "./jobs";
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Totals of list routes (each a `pageSize=1` call: the answer's `meta.total`). */
 async function totals<K extends string>(queries: Record<K, Promise<{ meta: { total: number } }>>): Promise<Record<K, number>> {
@@ -33,24 +33,49 @@ function RecentJobs() {
   );
 }
 
-/** The admin dashboard: platform figures from the API and the latest jobs, live. */
+/** MRR per currency ("€120.00 + $40.00"); "—" without subscriptions or without access to billing. */
+function mrrText(mrr: PulseFigures["mrr"]): string {
+  return mrr && mrr.length > 0 ? mrr.map((m) => formatMoney(m.amountMinor, m.currency)).join(" + ") : "—";
+}
+
+/** A delay in ms as "850 ms" or "2.4 s"; "—" when no job started in the window. */
+function delayText(ms: number | null): string {
+  if (ms === null) return "—";
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function RecentAudit() {
+  const events = useResource(async () => (await api.audit({ pageSize: 8 })).data, "recent-audit");
+  useReloadOnLive(events.reload);
+  return (
+    <section aria-labelledby="recent-audit">
+      <h2 id="recent-audit">Recent audit events</h2>
+      {events.data && (events.data.length === 0 ? <Empty title="Nothing recorded yet" /> : (
+        <ul className="plain">
+          {events.data.map((e) => (
+            <li key={e.id} data-audit={e.action}><When at={e.at} /> <code>{e.action}</code> <span className="muted">by {e.actor?.email ?? "system"}</span></li>
+          ))}
+        </ul>
+      ))}
+      <Link to="/admin/audit">Open the audit log</Link>
+    </section>
+  );
+}
+
+/** The admin dashboard (module spec section 2): platform figures, MRR, the operations pulse, latest jobs (live) and audit events. */
 export function AdminDashboard() {
   const figures = useResource(async () => {
-    const [counts, failed] = await Promise.all([
+    const [counts, pulse] = await Promise.all([
       totals({
         tenants: api.tenants({ pageSize: 1, status: "active" }),
         servers: api.servers({ pageSize: 1 }),
         online: api.servers({ pageSize: 1, status: "online" }),
         pods: api.cloudPods({ pageSize: 1, status: "running" }),
         sites: api.websites({ pageSize: 1 }),
-        queued: api.jobs({ pageSize: 1, status: "queued" }),
-        running: api.jobs({ pageSize: 1, status: "running" }),
       }),
-      api.jobs({ pageSize: 200, status: "failed" }),
+      api.pulse(),
     ]);
-    const since = Date.now() - DAY_MS;
-    const failed24h = failed.data.filter((j) => Date.parse(j.finishedAt ?? j.createdAt) >= since).length;
-    return { ...counts, failed24h: failed.meta.total > 200 && failed24h === 200 ? "200+" : failed24h };
+    return { ...counts, pulse };
   }, "dashboard");
   useReloadOnLive(figures.reload);
   const f = figures.data;
@@ -60,13 +85,20 @@ export function AdminDashboard() {
       {figures.error && <p className="form-error" role="alert">{figures.error}</p>}
       <div className="figures">
         <Figure label="Active tenants" value={f?.tenants} to="/admin/tenants" />
+        <Figure label="Users" value={f ? f.pulse.users ?? "—" : undefined} to="/admin/users" />
+        <Figure label="MRR" value={f ? mrrText(f.pulse.mrr) : undefined} to="/admin/subscriptions" />
         <Figure label="Servers online" value={f ? `${f.online} / ${f.servers}` : undefined} to="/admin/servers" />
         <Figure label="CloudPods running" value={f?.pods} to="/admin/sites" />
         <Figure label="Websites" value={f?.sites} to="/admin/sites" />
-        <Figure label="Jobs pending" value={f ? f.queued + f.running : undefined} to="/admin/jobs?status=queued" />
-        <Figure label="Failed jobs (24 h)" value={f?.failed24h} to="/admin/jobs?status=failed" />
+      </div>
+      <h2>Operations</h2>
+      <div className="figures">
+        <Figure label="Jobs pending" value={f?.pulse.jobs.pending} to="/admin/jobs?status=queued" />
+        <Figure label="Failed jobs (24 h)" value={f?.pulse.jobs.failed24h} to="/admin/jobs?status=failed" />
+        <Figure label="Average queue delay (24 h)" value={f ? delayText(f.pulse.jobs.avgQueueDelayMs) : undefined} to="/admin/jobs" />
       </div>
       <RecentJobs />
+      <RecentAudit />
     </>
   );
 }

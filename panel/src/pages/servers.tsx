@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { api } from "../api";
 import { useResource } from "../hooks";
+import { Link } from "../router";
 import type { LiveMessage } from "../live";
 import type { Paged, Server } from "../types";
 import { Badge, CheckField, Empty, FormError, PageHeader, Pager, Secret, TextField, useForm, When } from "../ui";
@@ -58,7 +59,7 @@ export function ServersPage() {
               <tbody>
                 {servers.data.data.map((s) => (
                   <tr key={s.id} data-server={s.id}>
-                    <td>{s.hostname}</td>
+                    <td><Link to={`/admin/servers/${s.id}`}>{s.hostname}</Link></td>
                     <td><Badge status={s.status} /></td>
                     <td>{s.roles.join(", ")}</td>
                     <td>{s.agentVersion ?? "—"}</td>

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { api } from "../api";
 import { useResource } from "../hooks";
 import { Link, navigate, useLocation } from "../router";
+import { useSession } from "../session";
 import type { TenantCreated } from "../types";
 import { Badge, Empty, FormError, Pending, PageHeader, Pager, Secret, TextField, useConfirm, useForm, useToast, When } from "../ui";
 import { CreatePanel } from "./common";
@@ -18,6 +19,23 @@ function useSuspendToggle(done: () => void) {
       await api.setTenantSuspended(tenant.id, suspend);
       toast(`${tenant.name} ${suspend ? "suspended" : "unsuspended"}`);
       done();
+    } catch (error) {
+      toast(error instanceof Error ? error.message : String(error), "error");
+    }
+  };
+}
+
+/** Impersonate the tenant's owner (asks first): the browser continues in the owner's session, bannered and audited. */
+function useImpersonate() {
+  const confirm = useConfirm();
+  const toast = useToast();
+  const { refresh } = useSession();
+  return async (tenant: { id: string; name: string }): Promise<void> => {
+    if (!(await confirm({ title: `Act as ${tenant.name}'s owner?`, body: "You leave your own session and see the client area as the owner for up to an hour. It is recorded in the audit log.", action: "Impersonate owner" }))) return;
+    try {
+      const session = await api.impersonate(tenant.id);
+      await refresh(session.expiresAt);
+      navigate("/client", true);
     } catch (error) {
       toast(error instanceof Error ? error.message : String(error), "error");
     }
@@ -118,12 +136,14 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
     return { detail, sites: sites.data, jobs: jobs.data };
   }, id);
   const toggle = useSuspendToggle(tenant.reload);
+  const impersonate = useImpersonate();
   if (!tenant.data) return <Pending resource={tenant} what="tenant" />;
   const { detail, sites, jobs } = tenant.data;
   return (
     <>
       <PageHeader title={detail.name}>
         <Badge status={detail.status} />
+        <button type="button" onClick={() => void impersonate(detail)}>Impersonate owner</button>
         <button type="button" className={detail.status === "suspended" ? "" : "danger"} onClick={() => void toggle(detail)}>{detail.status === "suspended" ? "Unsuspend" : "Suspend"}</button>
       </PageHeader>
       <dl className="facts">

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mpanel/agent/v1/agent.proto.
  */
 export const file_mpanel_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChttcGFuZWwvYWdlbnQvdjEvYWdlbnQucHJvdG8SD21wYW5lbC5hZ2VudC52MSJsCg1FbnJvbGxSZXF1ZXN0EhIKCmpvaW5fdG9rZW4YASABKAkSDwoHY3NyX3BlbRgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRINCgVyb2xlcxgEIAMoCRIVCg1hZ2VudF92ZXJzaW9uGAUgASgJIlYKDkVucm9sbFJlc3BvbnNlEg8KB25vZGVfaWQYASABKAkSFwoPY2VydGlmaWNhdGVfcGVtGAIgASgJEhoKEmNhX2NlcnRpZmljYXRlX3BlbRgDIAEoCSIqChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJIjMKGFJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAki+AEKDEFnZW50TWVzc2FnZRInCgVoZWxsbxgBIAEoCzIWLm1wYW5lbC5hZ2VudC52MS5IZWxsb0gAEiUKBHB1bGwYAiABKAsyFS5tcGFuZWwuYWdlbnQudjEuUHVsbEgAEi4KCWpvYl9ldmVudBgDIAEoCzIZLm1wYW5lbC5hZ2VudC52MS5Kb2JFdmVudEgAEjAKCmpvYl9yZXN1bHQYBCABKAsyGi5tcGFuZWwuYWdlbnQudjEuSm9iUmVzdWx0SAASLwoJaGVhcnRiZWF0GAUgASgLMhoubXBhbmVsLmFnZW50LnYxLkhlYXJ0YmVhdEgAQgUKA21zZyLbAQoSQ29vcmRpbmF0b3JNZXNzYWdlEisKB3dlbGNvbWUYASABKAsyGC5tcGFuZWwuYWdlbnQudjEuV2VsY29tZUgAEjgKDmpvYl9hc3NpZ25tZW50GAIgASgLMh4ubXBhbmVsLmFnZW50LnYxLkpvYkFzc2lnbm1lbnRIABIwCgpqb2JfY2FuY2VsGAMgASgLMhoubXBhbmVsLmFnZW50LnYxLkpvYkNhbmNlbEgAEiUKBHBpbmcYBCABKAsyFS5tcGFuZWwuYWdlbnQudjEuUGluZ0gAQgUKA21zZyIrCgpDYXBhYmlsaXR5EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCSKLAQoFSGVsbG8SFQoNYWdlbnRfdmVyc2lvbhgBIAEoCRINCgVyb2xlcxgCIAMoCRIxCgxjYXBhYmlsaXRpZXMYAyADKAsyGy5tcGFuZWwuYWdlbnQudjEuQ2FwYWJpbGl0eRIXCg9ydW5uaW5nX2pvYl9pZHMYBCADKAkSEAoIaG9zdG5hbWUYBSABKAkiFwoEUHVsbBIPCgdjcmVkaXRzGAEgASgNIlsKCEpvYkV2ZW50Eg4KBmpvYl9pZBgBIAEoCRINCgVsZXZlbBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhAKCHByb2dyZXNzGAQgASgFEg0KBWF0X21zGAUgASgDIn8KCUpvYlJlc3VsdBIOCgZqb2JfaWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBITCgtyZXN1bHRfanNvbhgDIAEoCRISCgplcnJvcl9jb2RlGAQgASgJEhUKDWVycm9yX21lc3NhZ2UYBSABKAkSEQoJcmV0cnlhYmxlGAYgASgIIiQKCUhlYXJ0YmVhdBIXCg9ydW5uaW5nX2pvYl9pZHMYASADKAkiSwoHV2VsY29tZRIPCgdub2RlX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDRIQCghsZWFzZV9tcxgDIAEoDSJvCg1Kb2JBc3NpZ25tZW50Eg4KBmpvYl9pZBgBIAEoCRIMCgR0eXBlGAIgASgJEhQKDHBheWxvYWRfanNvbhgDIAEoCRIPCgdhdHRlbXB0GAQgASgNEhkKEWxlYXNlX2RlYWRsaW5lX21zGAUgASgDIisKCUpvYkNhbmNlbBIOCgZqb2JfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhUKBFBpbmcSDQoFYXRfbXMYASABKAMylQIKDEFnZW50U2VydmljZRJJCgZFbnJvbGwSHi5tcGFuZWwuYWdlbnQudjEuRW5yb2xsUmVxdWVzdBofLm1wYW5lbC5hZ2VudC52MS5FbnJvbGxSZXNwb25zZRJnChBSZW5ld0NlcnRpZmljYXRlEigubXBhbmVsLmFnZW50LnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GikubXBhbmVsLmFnZW50LnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRJRCgdDb25uZWN0Eh0ubXBhbmVsLmFnZW50LnYxLkFnZW50TWVzc2FnZRojLm1wYW5lbC5hZ2VudC52MS5Db29yZGluYXRvck1lc3NhZ2UoATABYgZwcm90bzM");
+  fileDesc("ChttcGFuZWwvYWdlbnQvdjEvYWdlbnQucHJvdG8SD21wYW5lbC5hZ2VudC52MSJsCg1FbnJvbGxSZXF1ZXN0EhIKCmpvaW5fdG9rZW4YASABKAkSDwoHY3NyX3BlbRgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRINCgVyb2xlcxgEIAMoCRIVCg1hZ2VudF92ZXJzaW9uGAUgASgJIlYKDkVucm9sbFJlc3BvbnNlEg8KB25vZGVfaWQYASABKAkSFwoPY2VydGlmaWNhdGVfcGVtGAIgASgJEhoKEmNhX2NlcnRpZmljYXRlX3BlbRgDIAEoCSIqChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJIjMKGFJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkilwQKDEFnZW50TWVzc2FnZRInCgVoZWxsbxgBIAEoCzIWLm1wYW5lbC5hZ2VudC52MS5IZWxsb0gAEiUKBHB1bGwYAiABKAsyFS5tcGFuZWwuYWdlbnQudjEuUHVsbEgAEi4KCWpvYl9ldmVudBgDIAEoCzIZLm1wYW5lbC5hZ2VudC52MS5Kb2JFdmVudEgAEjAKCmpvYl9yZXN1bHQYBCABKAsyGi5tcGFuZWwuYWdlbnQudjEuSm9iUmVzdWx0SAASLwoJaGVhcnRiZWF0GAUgASgLMhoubXBhbmVsLmFnZW50LnYxLkhlYXJ0YmVhdEgAEjYKDW1ldHJpY3NfYmF0Y2gYBiABKAsyHS5tcGFuZWwuYWdlbnQudjEuTWV0cmljc0JhdGNoSAASOAoOc2VydmljZV9oZWFsdGgYByABKAsyHi5tcGFuZWwuYWdlbnQudjEuU2VydmljZUhlYWx0aEgAEjcKDmZpbGVfb3BfcmVzdWx0GAggASgLMh0ubXBhbmVsLmFnZW50LnYxLkZpbGVPcFJlc3VsdEgAEjoKD3Rlcm1pbmFsX291dHB1dBgJIAEoCzIfLm1wYW5lbC5hZ2VudC52MS5UZXJtaW5hbE91dHB1dEgAEjYKDXRlcm1pbmFsX2V4aXQYCiABKAsyHS5tcGFuZWwuYWdlbnQudjEuVGVybWluYWxFeGl0SABCBQoDbXNnIqUEChJDb29yZGluYXRvck1lc3NhZ2USKwoHd2VsY29tZRgBIAEoCzIYLm1wYW5lbC5hZ2VudC52MS5XZWxjb21lSAASOAoOam9iX2Fzc2lnbm1lbnQYAiABKAsyHi5tcGFuZWwuYWdlbnQudjEuSm9iQXNzaWdubWVudEgAEjAKCmpvYl9jYW5jZWwYAyABKAsyGi5tcGFuZWwuYWdlbnQudjEuSm9iQ2FuY2VsSAASJQoEcGluZxgEIAEoCzIVLm1wYW5lbC5hZ2VudC52MS5QaW5nSAASKgoHZmlsZV9vcBgFIAEoCzIXLm1wYW5lbC5hZ2VudC52MS5GaWxlT3BIABI2Cg10ZXJtaW5hbF9vcGVuGAYgASgLMh0ubXBhbmVsLmFnZW50LnYxLlRlcm1pbmFsT3BlbkgAEjgKDnRlcm1pbmFsX2lucHV0GAcgASgLMh4ubXBhbmVsLmFnZW50LnYxLlRlcm1pbmFsSW5wdXRIABI6Cg90ZXJtaW5hbF9yZXNpemUYCCABKAsyHy5tcGFuZWwuYWdlbnQudjEuVGVybWluYWxSZXNpemVIABI4Cg50ZXJtaW5hbF9jbG9zZRgJIAEoCzIeLm1wYW5lbC5hZ2VudC52MS5UZXJtaW5hbENsb3NlSAASNAoMdGVybWluYWxfYWNrGAogASgLMhwubXBhbmVsLmFnZW50LnYxLlRlcm1pbmFsQWNrSABCBQoDbXNnIisKCkNhcGFiaWxpdHkSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIosBCgVIZWxsbxIVCg1hZ2VudF92ZXJzaW9uGAEgASgJEg0KBXJvbGVzGAIgAygJEjEKDGNhcGFiaWxpdGllcxgDIAMoCzIbLm1wYW5lbC5hZ2VudC52MS5DYXBhYmlsaXR5EhcKD3J1bm5pbmdfam9iX2lkcxgEIAMoCRIQCghob3N0bmFtZRgFIAEoCSIXCgRQdWxsEg8KB2NyZWRpdHMYASABKA0iWwoISm9iRXZlbnQSDgoGam9iX2lkGAEgASgJEg0KBWxldmVsGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSEAoIcHJvZ3Jlc3MYBCABKAUSDQoFYXRfbXMYBSABKAMifwoJSm9iUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhMKC3Jlc3VsdF9qc29uGAMgASgJEhIKCmVycm9yX2NvZGUYBCABKAkSFQoNZXJyb3JfbWVzc2FnZRgFIAEoCRIRCglyZXRyeWFibGUYBiABKAgiJAoJSGVhcnRiZWF0EhcKD3J1bm5pbmdfam9iX2lkcxgBIAMoCSJLCgdXZWxjb21lEg8KB25vZGVfaWQYASABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAIgASgNEhAKCGxlYXNlX21zGAMgASgNIm8KDUpvYkFzc2lnbm1lbnQSDgoGam9iX2lkGAEgASgJEgwKBHR5cGUYAiABKAkSFAoMcGF5bG9hZF9qc29uGAMgASgJEg8KB2F0dGVtcHQYBCABKA0SGQoRbGVhc2VfZGVhZGxpbmVfbXMYBSABKAMiKwoJSm9iQ2FuY2VsEg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoEUGluZxINCgVhdF9tcxgBIAEoAyK9AwoMTWV0cmljU2FtcGxlEg0KBWF0X21zGAEgASgDEhgKC2NwdV9wZXJjZW50GAIgASgBSACIAQESEgoFbG9hZDEYAyABKAFIAYgBARIeChFtZW1vcnlfdXNlZF9ieXRlcxgEIAEoAUgCiAEBEh8KEm1lbW9yeV90b3RhbF9ieXRlcxgFIAEoAUgDiAEBEhwKD2Rpc2tfdXNlZF9ieXRlcxgGIAEoAUgEiAEBEh0KEGRpc2tfdG90YWxfYnl0ZXMYByABKAFIBYgBARIkChduZXRfcnhfYnl0ZXNfcGVyX3NlY29uZBgIIAEoAUgGiAEBEiQKF25ldF90eF9ieXRlc19wZXJfc2Vjb25kGAkgASgBSAeIAQFCDgoMX2NwdV9wZXJjZW50QggKBl9sb2FkMUIUChJfbWVtb3J5X3VzZWRfYnl0ZXNCFQoTX21lbW9yeV90b3RhbF9ieXRlc0ISChBfZGlza191c2VkX2J5dGVzQhMKEV9kaXNrX3RvdGFsX2J5dGVzQhoKGF9uZXRfcnhfYnl0ZXNfcGVyX3NlY29uZEIaChhfbmV0X3R4X2J5dGVzX3Blcl9zZWNvbmQiPgoMTWV0cmljc0JhdGNoEi4KB3NhbXBsZXMYASADKAsyHS5tcGFuZWwuYWdlbnQudjEuTWV0cmljU2FtcGxlIjkKDVNlcnZpY2VTdGF0dXMSDAoEbmFtZRgBIAEoCRIKCgJ1cBgCIAEoCBIOCgZkZXRhaWwYAyABKAkiUAoNU2VydmljZUhlYWx0aBINCgVhdF9tcxgBIAEoAxIwCghzZXJ2aWNlcxgCIAMoCzIeLm1wYW5lbC5hZ2VudC52MS5TZXJ2aWNlU3RhdHVzIikKCUZpbGVDaHVuaxIOCgZvZmZzZXQYASABKAQSDAoEZGF0YRgCIAEoDCJ7CgZGaWxlT3ASEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtzeXN0ZW1fdXNlchgCIAEoCRIKCgJvcBgDIAEoCRIRCglhcmdzX2pzb24YBCABKAkSKQoFY2h1bmsYBSABKAsyGi5tcGFuZWwuYWdlbnQudjEuRmlsZUNodW5rIpkBCgxGaWxlT3BSZXN1bHQSEgoKcmVxdWVzdF9pZBgBIAEoCRIKCgJvaxgCIAEoCBITCgtyZXN1bHRfanNvbhgDIAEoCRIpCgVjaHVuaxgEIAEoCzIaLm1wYW5lbC5hZ2VudC52MS5GaWxlQ2h1bmsSEgoKZXJyb3JfY29kZRgFIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAYgASgJImwKDFRlcm1pbmFsT3BlbhISCgpzZXNzaW9uX2lkGAEgASgJEhMKC3N5c3RlbV91c2VyGAIgASgJEgwKBGNvbHMYAyABKA0SDAoEcm93cxgEIAEoDRIXCg9pZGxlX3RpbWVvdXRfbXMYBSABKA0iMQoNVGVybWluYWxJbnB1dBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGRhdGEYAiABKAwiQAoOVGVybWluYWxSZXNpemUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRjb2xzGAIgASgNEgwKBHJvd3MYAyABKA0iMwoNVGVybWluYWxDbG9zZRISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIwCgtUZXJtaW5hbEFjaxISCgpzZXNzaW9uX2lkGAEgASgJEg0KBWJ5dGVzGAIgASgEIjIKDlRlcm1pbmFsT3V0cHV0EhIKCnNlc3Npb25faWQYASABKAkSDAoEZGF0YRgCIAEoDCJFCgxUZXJtaW5hbEV4aXQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglleGl0X2NvZGUYAiABKAUSDgoGcmVhc29uGAMgASgJMpUCCgxBZ2VudFNlcnZpY2USSQoGRW5yb2xsEh4ubXBhbmVsLmFnZW50LnYxLkVucm9sbFJlcXVlc3QaHy5tcGFuZWwuYWdlbnQudjEuRW5yb2xsUmVzcG9uc2USZwoQUmVuZXdDZXJ0aWZpY2F0ZRIoLm1wYW5lbC5hZ2VudC52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBopLm1wYW5lbC5hZ2VudC52MS5SZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USUQoHQ29ubmVjdBIdLm1wYW5lbC5hZ2VudC52MS5BZ2VudE1lc3NhZ2UaIy5tcGFuZWwuYWdlbnQudjEuQ29vcmRpbmF0b3JNZXNzYWdlKAEwAWIGcHJvdG8z");
 
 /**
  * @generated from message mpanel.agent.v1.EnrollRequest
@@ -155,6 +155,36 @@ export type AgentMessage = Message<"mpanel.agent.v1.AgentMessage"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.MetricsBatch metrics_batch = 6;
+     */
+    value: MetricsBatch;
+    case: "metricsBatch";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.ServiceHealth service_health = 7;
+     */
+    value: ServiceHealth;
+    case: "serviceHealth";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.FileOpResult file_op_result = 8;
+     */
+    value: FileOpResult;
+    case: "fileOpResult";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalOutput terminal_output = 9;
+     */
+    value: TerminalOutput;
+    case: "terminalOutput";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalExit terminal_exit = 10;
+     */
+    value: TerminalExit;
+    case: "terminalExit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -196,6 +226,42 @@ export type CoordinatorMessage = Message<"mpanel.agent.v1.CoordinatorMessage"> &
      */
     value: Ping;
     case: "ping";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.FileOp file_op = 5;
+     */
+    value: FileOp;
+    case: "fileOp";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalOpen terminal_open = 6;
+     */
+    value: TerminalOpen;
+    case: "terminalOpen";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalInput terminal_input = 7;
+     */
+    value: TerminalInput;
+    case: "terminalInput";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalResize terminal_resize = 8;
+     */
+    value: TerminalResize;
+    case: "terminalResize";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalClose terminal_close = 9;
+     */
+    value: TerminalClose;
+    case: "terminalClose";
+  } | {
+    /**
+     * @generated from field: mpanel.agent.v1.TerminalAck terminal_ack = 10;
+     */
+    value: TerminalAck;
+    case: "terminalAck";
   } | { case: undefined; value?: undefined };
 };
 
@@ -508,6 +574,459 @@ export type Ping = Message<"mpanel.agent.v1.Ping"> & {
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
   messageDesc(file_mpanel_agent_v1_agent, 15);
+
+/**
+ * One sample of the node's figures. A field the host could not measure is absent (never 0).
+ *
+ * @generated from message mpanel.agent.v1.MetricSample
+ */
+export type MetricSample = Message<"mpanel.agent.v1.MetricSample"> & {
+  /**
+   * Unix epoch milliseconds on the agent.
+   *
+   * @generated from field: int64 at_ms = 1;
+   */
+  atMs: bigint;
+
+  /**
+   * Busy CPU time over the last interval, 0..100 across all cores.
+   *
+   * @generated from field: optional double cpu_percent = 2;
+   */
+  cpuPercent?: number | undefined;
+
+  /**
+   * 1-minute load average.
+   *
+   * @generated from field: optional double load1 = 3;
+   */
+  load1?: number | undefined;
+
+  /**
+   * Memory in use (total minus available) and installed, bytes.
+   *
+   * @generated from field: optional double memory_used_bytes = 4;
+   */
+  memoryUsedBytes?: number | undefined;
+
+  /**
+   * @generated from field: optional double memory_total_bytes = 5;
+   */
+  memoryTotalBytes?: number | undefined;
+
+  /**
+   * The file system holding the CloudPods: used and total bytes.
+   *
+   * @generated from field: optional double disk_used_bytes = 6;
+   */
+  diskUsedBytes?: number | undefined;
+
+  /**
+   * @generated from field: optional double disk_total_bytes = 7;
+   */
+  diskTotalBytes?: number | undefined;
+
+  /**
+   * Network throughput summed over interfaces, bytes per second.
+   *
+   * @generated from field: optional double net_rx_bytes_per_second = 8;
+   */
+  netRxBytesPerSecond?: number | undefined;
+
+  /**
+   * @generated from field: optional double net_tx_bytes_per_second = 9;
+   */
+  netTxBytesPerSecond?: number | undefined;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.MetricSample.
+ * Use `create(MetricSampleSchema)` to create a new message.
+ */
+export const MetricSampleSchema: GenMessage<MetricSample> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 16);
+
+/**
+ * Samples taken since the last batch, oldest first.
+ *
+ * @generated from message mpanel.agent.v1.MetricsBatch
+ */
+export type MetricsBatch = Message<"mpanel.agent.v1.MetricsBatch"> & {
+  /**
+   * @generated from field: repeated mpanel.agent.v1.MetricSample samples = 1;
+   */
+  samples: MetricSample[];
+};
+
+/**
+ * Describes the message mpanel.agent.v1.MetricsBatch.
+ * Use `create(MetricsBatchSchema)` to create a new message.
+ */
+export const MetricsBatchSchema: GenMessage<MetricsBatch> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 17);
+
+/**
+ * One daemon of the node's roles, e.g. {name: "nginx", up: true}.
+ *
+ * @generated from message mpanel.agent.v1.ServiceStatus
+ */
+export type ServiceStatus = Message<"mpanel.agent.v1.ServiceStatus"> & {
+  /**
+   * "nginx" | "php-fpm" | "postfix" | "dovecot" | "mariadb" | "postgresql" | "pdns"
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: bool up = 2;
+   */
+  up: boolean;
+
+  /**
+   * Why it counts as down (the probe's error), or "".
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.ServiceStatus.
+ * Use `create(ServiceStatusSchema)` to create a new message.
+ */
+export const ServiceStatusSchema: GenMessage<ServiceStatus> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 18);
+
+/**
+ * Every configured daemon's state; sent at connect and whenever one changes.
+ *
+ * @generated from message mpanel.agent.v1.ServiceHealth
+ */
+export type ServiceHealth = Message<"mpanel.agent.v1.ServiceHealth"> & {
+  /**
+   * @generated from field: int64 at_ms = 1;
+   */
+  atMs: bigint;
+
+  /**
+   * @generated from field: repeated mpanel.agent.v1.ServiceStatus services = 2;
+   */
+  services: ServiceStatus[];
+};
+
+/**
+ * Describes the message mpanel.agent.v1.ServiceHealth.
+ * Use `create(ServiceHealthSchema)` to create a new message.
+ */
+export const ServiceHealthSchema: GenMessage<ServiceHealth> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 19);
+
+/**
+ * Bytes of a file at an offset (upload and download).
+ *
+ * @generated from message mpanel.agent.v1.FileChunk
+ */
+export type FileChunk = Message<"mpanel.agent.v1.FileChunk"> & {
+  /**
+   * @generated from field: uint64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.FileChunk.
+ * Use `create(FileChunkSchema)` to create a new message.
+ */
+export const FileChunkSchema: GenMessage<FileChunk> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 20);
+
+/**
+ * One file-manager operation inside a CloudPod's root, run as its system user.
+ *
+ * @generated from message mpanel.agent.v1.FileOp
+ */
+export type FileOp = Message<"mpanel.agent.v1.FileOp"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string system_user = 2;
+   */
+  systemUser: string;
+
+  /**
+   * "list" | "stat" | "read_text" | "write_text" | "read" | "upload" | "upload_status" | "mkdir"
+   * | "rename" | "copy" | "delete" | "chmod" | "space" | "extract"
+   *
+   * @generated from field: string op = 3;
+   */
+  op: string;
+
+  /**
+   * JSON arguments, validated by the operation's schema on the agent.
+   *
+   * @generated from field: string args_json = 4;
+   */
+  argsJson: string;
+
+  /**
+   * The bytes of an "upload" operation.
+   *
+   * @generated from field: mpanel.agent.v1.FileChunk chunk = 5;
+   */
+  chunk?: FileChunk | undefined;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.FileOp.
+ * Use `create(FileOpSchema)` to create a new message.
+ */
+export const FileOpSchema: GenMessage<FileOp> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 21);
+
+/**
+ * @generated from message mpanel.agent.v1.FileOpResult
+ */
+export type FileOpResult = Message<"mpanel.agent.v1.FileOpResult"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: bool ok = 2;
+   */
+  ok: boolean;
+
+  /**
+   * JSON result of a successful operation.
+   *
+   * @generated from field: string result_json = 3;
+   */
+  resultJson: string;
+
+  /**
+   * The bytes a "read" operation returns.
+   *
+   * @generated from field: mpanel.agent.v1.FileChunk chunk = 4;
+   */
+  chunk?: FileChunk | undefined;
+
+  /**
+   * Machine-readable error code and human-readable message (failure).
+   *
+   * @generated from field: string error_code = 5;
+   */
+  errorCode: string;
+
+  /**
+   * @generated from field: string error_message = 6;
+   */
+  errorMessage: string;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.FileOpResult.
+ * Use `create(FileOpResultSchema)` to create a new message.
+ */
+export const FileOpResultSchema: GenMessage<FileOpResult> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 22);
+
+/**
+ * Opens a shell as the CloudPod's system user in its home.
+ *
+ * @generated from message mpanel.agent.v1.TerminalOpen
+ */
+export type TerminalOpen = Message<"mpanel.agent.v1.TerminalOpen"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string system_user = 2;
+   */
+  systemUser: string;
+
+  /**
+   * @generated from field: uint32 cols = 3;
+   */
+  cols: number;
+
+  /**
+   * @generated from field: uint32 rows = 4;
+   */
+  rows: number;
+
+  /**
+   * The shell is closed after this long without input, milliseconds.
+   *
+   * @generated from field: uint32 idle_timeout_ms = 5;
+   */
+  idleTimeoutMs: number;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalOpen.
+ * Use `create(TerminalOpenSchema)` to create a new message.
+ */
+export const TerminalOpenSchema: GenMessage<TerminalOpen> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 23);
+
+/**
+ * @generated from message mpanel.agent.v1.TerminalInput
+ */
+export type TerminalInput = Message<"mpanel.agent.v1.TerminalInput"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalInput.
+ * Use `create(TerminalInputSchema)` to create a new message.
+ */
+export const TerminalInputSchema: GenMessage<TerminalInput> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 24);
+
+/**
+ * @generated from message mpanel.agent.v1.TerminalResize
+ */
+export type TerminalResize = Message<"mpanel.agent.v1.TerminalResize"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: uint32 cols = 2;
+   */
+  cols: number;
+
+  /**
+   * @generated from field: uint32 rows = 3;
+   */
+  rows: number;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalResize.
+ * Use `create(TerminalResizeSchema)` to create a new message.
+ */
+export const TerminalResizeSchema: GenMessage<TerminalResize> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 25);
+
+/**
+ * @generated from message mpanel.agent.v1.TerminalClose
+ */
+export type TerminalClose = Message<"mpanel.agent.v1.TerminalClose"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalClose.
+ * Use `create(TerminalCloseSchema)` to create a new message.
+ */
+export const TerminalCloseSchema: GenMessage<TerminalClose> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 26);
+
+/**
+ * The coordinator delivered `bytes` (cumulative) of the session's output; the agent keeps at
+ * most a window of unacknowledged output in flight and pauses the shell beyond it.
+ *
+ * @generated from message mpanel.agent.v1.TerminalAck
+ */
+export type TerminalAck = Message<"mpanel.agent.v1.TerminalAck"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalAck.
+ * Use `create(TerminalAckSchema)` to create a new message.
+ */
+export const TerminalAckSchema: GenMessage<TerminalAck> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 27);
+
+/**
+ * @generated from message mpanel.agent.v1.TerminalOutput
+ */
+export type TerminalOutput = Message<"mpanel.agent.v1.TerminalOutput"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalOutput.
+ * Use `create(TerminalOutputSchema)` to create a new message.
+ */
+export const TerminalOutputSchema: GenMessage<TerminalOutput> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 28);
+
+/**
+ * @generated from message mpanel.agent.v1.TerminalExit
+ */
+export type TerminalExit = Message<"mpanel.agent.v1.TerminalExit"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: int32 exit_code = 2;
+   */
+  exitCode: number;
+
+  /**
+   * "exited" | "idle" | "closed" | "failed: <message>"
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message mpanel.agent.v1.TerminalExit.
+ * Use `create(TerminalExitSchema)` to create a new message.
+ */
+export const TerminalExitSchema: GenMessage<TerminalExit> = /*@__PURE__*/
+  messageDesc(file_mpanel_agent_v1_agent, 29);
 
 /**
  * @generated from service mpanel.agent.v1.AgentService
