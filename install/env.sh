@@ -18,3 +18,7 @@ if ! "$NODE_BIN/node" --version 2>/dev/null | grep -q '^v24\.'; then
     || { echo "mpanel: could not install Node 24 from the npm registry" >&2; exit 1; }
 fi
 export PATH="$NODE_BIN:$MPANEL_ROOT/node_modules/.bin:$PATH"
+# Native add-ons (node-pty, argon2 when it has no prebuild) are compiled against Node 24's own
+# headers, which the node package ships: node-gyp must not try to download them (no internet).
+NODE_HEADERS=$(ls -d "$NODE_DIR"/node_modules/node/node_modules/node-linux-*/ 2>/dev/null | head -1 || true)
+if [ -n "$NODE_HEADERS" ]; then export npm_config_nodedir="${NODE_HEADERS%/}"; fi

@@ -10,11 +10,24 @@ import { createHealthProbes } from "./metrics/health";
 import { startReporter } from "./metrics/reporter";
 import { createSampler } from "./metrics/sampler";
 import { AgentSession } from "./session";
+import { AGENT_VERSION } from "./version";
+import { startTerminals } from "./terminal/manager";
 
 /** Enrollment parameters, needed only on the first start (no identity in the state dir yet). */
 export interface JoinOptions {
   token: string;
   caHash: string;
+}
+
+/**
+ * How the process around the agent reacts to its requests. `restart`: called after a job asked
+ * for a restart (UPGRADE_AGENT) and its result was sent; the CLI stops the agent and exits with
+ * `AGENT_RESTART_EXIT_CODE` so systemd starts the new version, a test restarts it in-process.
+ * `version` overrides the reported agent version (tests simulate an upgraded build with it).
+ */
+export interface AgentHooks {
+  restart(agent: RunningAgent): void;
+  version?: string;
 }
 
 /** A running agent. `stop` drains: no new jobs, running ones get `graceMs` to finish, then the stream ends. */
@@ -29,7 +42,7 @@ export interface RunningAgent {
  * capabilities (daemon versions), opens the job journal and runs the session loop.
  * Throws EnrollError when enrollment is refused.
  */
-export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOptions): Promise<RunningAgent> {
+export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOptions, hooks?: AgentHooks): Promise<RunningAgent> {
   let identity = await loadIdentity(config.stateDir);
   if (!identity) {
     if (!join) throw new Error("this node is not enrolled: pass --token and --ca-hash");
@@ -39,17 +52,22 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
   const services = createServices(config, log);
   const capabilities = (await discoverCapabilities(services, log)).filter((c) => c.name !== "nginx" || config.roles.includes("web"));
   const journal = await JobJournal.open(config.stateDir);
-  const session = new AgentSession(identity, { config, capabilities, log });
-  const runner = new JobRunner({ config, services, journal, log, output: session });
+  const session = new AgentSession(identity, { config, capabilities, log, agentVersion: hooks?.version ?? AGENT_VERSION });
+  const restart = (): void => {
+    log.info("restart requested");
+    if (hooks) hooks.restart(agent);
+  };
+  const runner = new JobRunner({ config, services, journal, log, output: session, restart });
   session.attach(runner);
   const reporter = startReporter({
     session, sampler: createSampler(config.podsRoot), health: createHealthProbes(config, services),
     timing: config.metrics, log: log.child({ component: "metrics" }),
   });
   const files = startFileManager({ config, session, log: log.child({ component: "files" }) });
+  const terminals = startTerminals({ config, session, log: log.child({ component: "terminal" }) });
   const controller = new AbortController();
   const done = session.run(controller.signal);
-  return {
+  const agent: RunningAgent = {
     nodeId: identity.nodeId,
     done,
     async stop(graceMs = 20_000) {
@@ -59,10 +77,12 @@ export async function startAgent(config: AgentConfig, log: Logger, join?: JoinOp
       runner.abortAll();
       reporter.stop();
       files.stop();
+      terminals.stop();
       controller.abort();
       session.close();
       await done.catch(() => undefined);
       await closeServices(services);
     },
   };
+  return agent;
 }

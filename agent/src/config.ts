@@ -59,6 +59,15 @@ const AgentConfigSchema = z.strictObject({
     sampleMs: z.number().int().min(100).max(600_000).default(1_000),
     batchMs: z.number().int().min(100).max(600_000).default(5_000),
   }).default({ sampleMs: 1_000, batchMs: 5_000 }),
+  /**
+   * Where UPGRADE_AGENT installs bundles: each version unpacks to `<installDir>/versions/<version>/`
+   * and the link `<installDir>/agent` (what the unit runs, `/opt/mpanel/agent/agent.mjs`) is
+   * switched to it atomically.
+   */
+  upgrade: z.strictObject({
+    installDir: z.string().startsWith("/").default("/opt/mpanel"),
+    downloadTimeoutMs: z.number().int().min(1_000).max(600_000).default(120_000),
+  }).default({ installDir: "/opt/mpanel", downloadTimeoutMs: 120_000 }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

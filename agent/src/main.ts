@@ -5,13 +5,14 @@ import { enroll, EnrollError } from "./enroll";
 import { loadIdentity } from "./identity";
 import { startAgent } from "./agent";
 import { FatalSessionError } from "./session";
+import { AGENT_RESTART_EXIT_CODE } from "./version";
 
 /**
  * `mpanel-agent [--config FILE] [--token T --ca-hash sha256:H] [--enroll-only]`: enrolls on first
  * start, then runs until SIGTERM/SIGINT, when it finishes (or hands back) running jobs and exits 0.
  * `--enroll-only` (the installer) enrolls when the state dir holds no identity yet, prints the
  * node id and exits 0. Exit codes: 1 on a refused enrollment or revoked node (do not restart
- * blindly), 2 on bad config.
+ * blindly), 2 on bad config, 75 after an upgrade was installed (systemd restarts it).
  */
 const { values } = parseArgs({
   options: { config: { type: "string" }, token: { type: "string" }, "ca-hash": { type: "string" }, "enroll-only": { type: "boolean" } },
@@ -34,7 +35,11 @@ try {
     process.stdout.write(`${identity.nodeId}\n`);
     process.exit(0);
   }
-  const agent = await startAgent(config, log, token && caHash ? { token, caHash } : undefined);
+  const agent = await startAgent(config, log, token && caHash ? { token, caHash } : undefined, {
+    restart: (running) => {
+      void running.stop().then(() => process.exit(AGENT_RESTART_EXIT_CODE));
+    },
+  });
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {
       log.info({ signal }, "stopping: finishing running jobs");

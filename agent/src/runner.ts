@@ -25,7 +25,11 @@ function isJobType(type: string): type is JobType {
 export class JobRunner {
   private readonly running = new Map<string, AbortController>();
 
-  constructor(private readonly deps: { config: AgentConfig; services: AgentServices; journal: JobJournal; log: Logger; output: RunnerOutput }) {}
+  /**
+   * `restart`: called once a job that asked for it (`ctx.requestRestart()`) has journaled and
+   * sent its result; the agent then stops and starts again (a new version after UPGRADE_AGENT).
+   */
+  constructor(private readonly deps: { config: AgentConfig; services: AgentServices; journal: JobJournal; log: Logger; output: RunnerOutput; restart: () => void }) {}
 
   /** Ids of jobs running now. */
   runningIds(): string[] {
@@ -45,6 +49,7 @@ export class JobRunner {
     if (this.running.has(jobId)) return;
     const controller = new AbortController();
     this.running.set(jobId, controller);
+    let restart = false;
     const ctx: JobContext = {
       config: this.deps.config,
       services: this.deps.services,
@@ -53,6 +58,9 @@ export class JobRunner {
       event: (level, message, progress) => {
         log[level]({ progress }, message);
         this.deps.output.event(jobId, level, message, progress ?? -1);
+      },
+      requestRestart: () => {
+        restart = true;
       },
     };
     let entry: JournalEntry;
@@ -74,6 +82,7 @@ export class JobRunner {
     }
     await this.deps.journal.record(entry).catch((error: unknown) => log.error({ err: error }, "journal write failed"));
     this.deps.output.result(create(JobResultSchema, entry));
+    if (restart && entry.success) this.deps.restart();
   }
 
   /** Aborts every running job (shutdown after the grace period). */

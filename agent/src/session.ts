@@ -9,7 +9,6 @@ import type { AgentConfig } from "./config";
 import { saveIdentity, type NodeIdentity } from "./identity";
 import { generateKeyAndCsr, needsRenewal } from "./pki";
 import type { JobRunner, RunnerOutput } from "./runner";
-import { AGENT_VERSION } from "./version";
 
 /** Ends the agent: the coordinator refused this node (revoked, unknown certificate). Not retried. */
 export class FatalSessionError extends Error {
@@ -51,7 +50,7 @@ export class AgentSession implements RunnerOutput {
 
   constructor(
     private identity: NodeIdentity,
-    private readonly deps: { config: AgentConfig; capabilities: Array<{ name: string; version: string }>; log: Logger },
+    private readonly deps: { config: AgentConfig; capabilities: Array<{ name: string; version: string }>; log: Logger; agentVersion: string },
   ) {}
 
   attach(runner: JobRunner): void {
@@ -167,7 +166,7 @@ export class AgentSession implements RunnerOutput {
       });
       stream.write(create(AgentMessageSchema, {
         msg: { case: "hello", value: {
-          agentVersion: AGENT_VERSION, roles: [...this.deps.config.roles], capabilities: this.deps.capabilities,
+          agentVersion: this.deps.agentVersion, roles: [...this.deps.config.roles], capabilities: this.deps.capabilities,
           runningJobIds: [...runner.runningIds(), ...this.pending.map((r) => r.jobId)], hostname: this.deps.config.hostname,
         } },
       }));

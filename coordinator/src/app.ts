@@ -14,6 +14,8 @@ import { registerRoutes, type ApiServices } from "./http/routes";
 import type { LiveHub } from "./panel/live";
 import type { EnrollmentInfo } from "./panel/contract";
 import { registerPanel } from "./panel/routes";
+import { registerTerminalRoutes } from "./terminal/routes";
+import type { TerminalService } from "./terminal/service";
 
 /** What `build` needs: the services and a logger (tests pass their own). */
 export interface AppDeps {
@@ -23,8 +25,8 @@ export interface AppDeps {
   trustProxy?: string[];
   /** Redis connection for the rate limits' counters, shared by replicas; unset = in-process counters. */
   rateLimitRedis?: Redis;
-  /** The panel: its live-update hub, what new nodes enroll with, where its build is (default `panel/dist`). */
-  panel?: { live: LiveHub; enrollment: EnrollmentInfo; dist?: string };
+  /** The panel: its live-update hub, what new nodes enroll with, where its build is (default `panel/dist`), the web terminal. */
+  panel?: { live: LiveHub; enrollment: EnrollmentInfo; dist?: string; terminal?: TerminalService };
 }
 
 /** One registered route: its method (HEAD twins of GET routes included) and URL pattern. */
@@ -77,6 +79,7 @@ export async function build(deps: AppDeps): Promise<FastifyInstance> {
   registerInputGuard(app);
   registerRoutes(app, deps.services);
   if (deps.panel) await registerPanel(app, deps.panel);
+  if (deps.panel?.terminal) registerTerminalRoutes(app, deps.panel.terminal);
   app.get("/api/openapi.json", { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -33,6 +33,8 @@ const ConfigSchema = z.object({
   MPANEL_RENEWAL_SCAN_MS: ms.default(60_000),
   /** How often the backup scheduler looks for CloudPods whose backup policy is due (ms). */
   MPANEL_BACKUP_SCAN_MS: ms.default(60_000),
+  /** How often the agent rollout controller judges the current stage and starts the next (ms). */
+  MPANEL_ROLLOUT_RUN_MS: ms.default(5_000),
   /** Proxies (addresses or CIDRs, comma separated) whose X-Forwarded-For is believed for the client address; empty = none. */
   MPANEL_TRUSTED_PROXIES: z.string().regex(/^[0-9a-fA-F.:/,\s]*$/, "must be comma-separated addresses or CIDRs").default(""),
   /** Login, second-step and password-reset attempts allowed per client address per minute. */

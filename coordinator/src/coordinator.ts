@@ -29,9 +29,11 @@ import { createTenantService } from "./tenants/service";
 import { createIdentityServices } from "./identity/services";
 import { createInstallService } from "./install/routes";
 import { createBackupService, type BackupService } from "./backups/service";
+import { createRolloutService, type RolloutService } from "./rollouts/service";
 import { startMetricsMonitor } from "./metrics/monitor";
 import { createFileService } from "./files/service";
 import { createNodeChannels } from "./gateway/node-channels";
+import { createTerminalService } from "./terminal/service";
 import { createPrometheusExport } from "./metrics/prometheus";
 import { createMetricsService } from "./metrics/service";
 import { createMetricsStore, type MetricsStore } from "./metrics/store";
@@ -54,6 +56,8 @@ export interface Coordinator {
   billing: BillingService;
   /** Backups (their scheduler runs on a timer; tests call `scheduleBackups` directly). */
   backups: BackupService;
+  /** Staged agent rollouts (the controller runs on a timer; tests call `advance` directly). */
+  rollouts: RolloutService;
   /** Node metrics and daemon health (the roll-up runs on a timer; tests call `rollUp` directly). */
   metrics: MetricsStore;
   httpUrl: string;
@@ -127,11 +131,12 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     },
   });
   const backups = createBackupService({ db, wakeups });
+  const rollouts = createRolloutService({ db, wakeups });
   const app = await build({
     log,
     trustProxy: list(config.MPANEL_TRUSTED_PROXIES),
     ...(cluster ? { rateLimitRedis: cluster.redis } : {}),
-    panel: { live, enrollment: { coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}`, caHash: caFingerprint(ca.certPem) } },
+    panel: { live, terminal: createTerminalService({ db, channels, auth }), enrollment: { coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}`, caHash: caFingerprint(ca.certPem) } },
     services: {
       auth,
       identity,
@@ -147,6 +152,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       jobs: createJobService({ db }),
       install: createInstallService({ coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}` }),
       backups,
+      rollouts,
       insights: createInsights({ db }),
       files: createFileService({ db, channels }),
       metrics: createMetricsService({
@@ -168,6 +174,9 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const backupRuns = setInterval(() => {
     backups.scheduleBackups().catch((error: unknown) => log.error({ err: error }, "backup scheduler run failed"));
   }, config.MPANEL_BACKUP_SCAN_MS);
+  const rolloutRuns = setInterval(() => {
+    rollouts.advance().catch((error: unknown) => log.error({ err: error }, "rollout controller run failed"));
+  }, config.MPANEL_ROLLOUT_RUN_MS);
   const reaper = setInterval(() => {
     store.reapExpired().catch((error: unknown) => log.error({ err: error }, "lease reaper failed"));
   }, config.MPANEL_REAPER_MS);
@@ -175,13 +184,14 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const caHash = caFingerprint(ca.certPem);
   log.info({ httpUrl, grpcPort, caHash }, "coordinator started");
   return {
-    app, database, store, dispatcher, wakeups, tls, billing, backups, metrics, httpUrl, grpcPort, caHash,
+    app, database, store, dispatcher, wakeups, tls, billing, backups, rollouts, metrics, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
       monitor.stop();
       clearInterval(renewals);
       clearInterval(billingRuns);
       clearInterval(backupRuns);
+      clearInterval(rolloutRuns);
       store.stop();
       await gateway.close();
       dispatcher.close();

@@ -52,6 +52,13 @@ const table: Record<string, Expected> = {
   "GET /api/admin/servers/:id": { id: "server", other: 403 },
   "POST /api/admin/servers/:id/revoke": { id: "server", other: 403 },
   "PATCH /api/admin/servers/:id": { id: "server", other: 403, body: () => ({ region: "elsewhere" }) },
+  // Agent rollouts are platform work (servers:manage); rollout.test.ts runs them against real agents.
+  "POST /api/admin/rollouts": { other: 403, body: () => ({ version: "9.9.9", bundleUrl: "http://127.0.0.1:9/agent.tar.gz", sha256: "0".repeat(64), stages: [100] }) },
+  "GET /api/admin/rollouts": { other: 403 },
+  "GET /api/admin/rollouts/:id": { id: "server", other: 403 },
+  "POST /api/admin/rollouts/:id/pause": { id: "server", other: 403 },
+  "POST /api/admin/rollouts/:id/resume": { id: "server", other: 403 },
+  "POST /api/admin/rollouts/:id/abort": { id: "server", other: 403 },
   "POST /api/admin/hosting/cloudpods": { other: 404, body: (a) => ({ tenantId: a.tenant, domain: "intruder-pod.example.com" }) },
   "GET /api/admin/hosting/cloudpods": { other: 200 },
   "GET /api/admin/hosting/cloudpods/:id": { id: "cloudpod", other: 404 },
@@ -126,6 +133,8 @@ const table: Record<string, Expected> = {
   "GET /api/admin/billing/invoices/:id": { id: "tenant", other: 404 },
   "GET /api/admin/billing/invoices/:id/pdf": { id: "tenant", other: 404 },
   "POST /api/admin/billing/invoices/:id/payments": { id: "tenant", other: 404, body: () => ({ amountMinor: 1, currency: "EUR", reference: "intruder" }) },
+  "POST /api/admin/billing/invoices/:id/pay": { id: "tenant", other: 404 },
+  "POST /api/admin/billing/invoices/:id/refund": { id: "tenant", other: 404, body: () => ({ amountMinor: 1, reason: "intruder" }) },
   "POST /api/admin/billing/runs/renewals": { other: 403 },
   "POST /api/admin/billing/runs/dunning": { other: 403 },
   // The panel (coordinator/src/panel): its files and SPA fallback are public; the live socket
@@ -143,6 +152,8 @@ const table: Record<string, Expected> = {
   // The file manager (file-manager.test.ts runs it against a real agent); the upload routes need
   // their query (path, uploadId, ...), so without one they stop at validation, before any lookup.
   "GET /api/admin/cloudpods/:id/files": { id: "cloudpod", other: 404 },
+  // The web terminal's WebSocket (terminal-browser.test.ts); a plain GET on another tenant's CloudPod is 404.
+  "GET /api/admin/cloudpods/:id/terminal": { id: "cloudpod", other: 404 },
   "GET /api/admin/cloudpods/:id/files/stat": { id: "cloudpod", other: 404 },
   "GET /api/admin/cloudpods/:id/files/content": { id: "cloudpod", other: 404 },
   "PUT /api/admin/cloudpods/:id/files/content": { id: "cloudpod", other: 404, body: () => ({ path: "intruder.txt", content: "x" }) },

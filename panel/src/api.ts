@@ -147,6 +147,7 @@ export const api = {
   /** Where the invoice's PDF downloads (a plain link: the session cookie authenticates it). */
   invoicePdfUrl: (id: string) => `/api/admin/billing/invoices/${id}/pdf`,
   recordPayment: (id: string, body: ManualPaymentBody) => data(call<{ data: PaymentRecorded }>("POST", `/api/admin/billing/invoices/${id}/payments`, body)),
+  payInvoice: (id: string) => data(call<{ data: { paymentUrl: string } }>("POST", `/api/admin/billing/invoices/${id}/pay`)),
 
   jobs: list<Job>("/api/admin/jobs"),
   job: (id: string) => data(get<{ data: JobDetail }>(`/api/admin/jobs/${id}`)),

@@ -15,6 +15,7 @@ import { ServerPage } from "./pages/server";
 import { ServersPage } from "./pages/servers";
 import { SitePage, SitesPage } from "./pages/sites";
 import { SslPage } from "./pages/ssl";
+import { TerminalPage } from "./pages/terminal";
 import { TenantPage, TenantsPage } from "./pages/tenants";
 import { UsersPage } from "./pages/users";
 import { Link, match, navigate, useLocation } from "./router";
@@ -35,6 +36,7 @@ const routes: Route[] = [
   { path: "/servers/:id", page: ServerPage, adminOnly: true },
   { path: "/sites", page: SitesPage, nav: "Sites" },
   { path: "/sites/:id", page: SitePage },
+  { path: "/cloudpods/:id/terminal", page: TerminalPage },
   { path: "/domains", page: DomainsPage, nav: "Domains & DNS" },
   { path: "/domains/:id", page: DomainPage },
   { path: "/email", page: EmailPage, nav: "Email" },

@@ -185,6 +185,17 @@ export type BackupResult = z.infer<typeof BackupResult>;
 /** Does nothing on the agent; used by the dispatch benchmark and by tests of the job model. */
 export const Noop = z.strictObject({ sleepMs: z.number().int().min(0).max(60_000).optional() });
 
+/**
+ * Any node: installs the agent bundle at `bundleUrl` (the coordinator's `/install/agent.tar.gz`)
+ * after checking its SHA-256 (hex), switches the agent's install link to it and restarts the
+ * agent, which then reports `version` in its Hello. Targeted at one server (role null).
+ */
+export const UpgradeAgent = z.strictObject({
+  version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]{1,40})?$/, "must be a semantic version (1.2.3 or 1.2.3-rc.1)"),
+  bundleUrl: z.url({ protocol: /^https?$/ }).max(2048),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits"),
+});
+
 /** Every job type and its payload schema, by the type names of DESIGN section 3. */
 export const jobPayloads = {
   CREATE_CLOUDPOD: CreateCloudPod,
@@ -211,6 +222,7 @@ export const jobPayloads = {
   BACKUP_SITE: BackupSite,
   BACKUP_DATABASE: BackupDatabase,
   RESTORE_BACKUP: RestoreBackup,
+  UPGRADE_AGENT: UpgradeAgent,
   NOOP: Noop,
 } as const;
 
@@ -251,5 +263,6 @@ export const jobRoles: Record<JobType, NodeRole | null> = {
   BACKUP_SITE: "web",
   BACKUP_DATABASE: "db",
   RESTORE_BACKUP: null,
+  UPGRADE_AGENT: null,
   NOOP: null,
 };

@@ -13,6 +13,8 @@ export interface JobContext {
   event(level: "info" | "warn" | "error", message: string, progress?: number): void;
   log: Logger;
   signal: AbortSignal;
+  /** Asks the agent to restart once this job's result is journaled and sent (UPGRADE_AGENT); absent when a test runs a handler directly. */
+  requestRestart?(): void;
 }
 
 /** A job failure the handler classified: `retryable: false` means retrying cannot help (bad input, rejected config). */

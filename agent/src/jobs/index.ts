@@ -6,6 +6,7 @@ import { dnsHandlers } from "./dns/index";
 import { mailHandlers } from "./mail/index";
 import { noop } from "./noop";
 import { tlsHandlers } from "./tls/index";
+import { upgradeAgent } from "./upgrade";
 import { createCloudPod, deleteCloudPod } from "./web/cloudpod";
 import { webExtraHandlers } from "./web/index";
 import { createWebsite, deleteWebsite } from "./web/website";
@@ -22,5 +23,6 @@ export const handlers: { [T in JobType]: JobHandler<T> } = {
   ...dbHandlers,
   ...dnsHandlers,
   ...backupHandlers,
+  UPGRADE_AGENT: upgradeAgent,
   NOOP: noop,
 };

@@ -15,7 +15,7 @@ export interface DraftLine {
 }
 
 /** Why a document was issued. */
-export type InvoiceReason = "checkout" | "renewal" | "proration";
+export type InvoiceReason = "checkout" | "renewal" | "proration" | "refund";
 
 /** What `issueDocument` needs: who, the lines, tax, and the dates (from the billing clock). */
 export interface IssueInput {

@@ -34,13 +34,13 @@ export function createNotices(deps: { db: Database; mailer: Mailer; publicUrl: s
       await deps.mailer.send({ to: f.email, subject: `Welcome to ${deps.seller}: activate your account`, text, attachments });
     },
 
-    /** A new invoice (renewal or proration), PDF attached. */
-    async invoice(id: string): Promise<void> {
+    /** A new invoice (renewal or proration), PDF attached, with the hosted payment link when there is one. */
+    async invoice(id: string, paymentUrl: string | null = null): Promise<void> {
       const { invoice, to, attachments } = await loadInvoice(id);
       if (!to) return;
       const kind = invoice.kind === "credit_note" ? "Credit note" : "Invoice";
       const due = invoice.status === "open" ? ` is due on ${invoice.dueAt.toISOString().slice(0, 10)}` : ` is ${invoice.status}`;
-      await deps.mailer.send({ to, subject: `${kind} ${invoice.number}`, text: `${kind} ${invoice.number} of ${formatMoney(invoice.totalMinor, invoice.currency)}${due}.`, attachments });
+      await deps.mailer.send({ to, subject: `${kind} ${invoice.number}`, text: `${kind} ${invoice.number} of ${formatMoney(invoice.totalMinor, invoice.currency)}${due}.${paymentUrl ? `\nPay it by card: ${paymentUrl}` : ""}`, attachments });
     },
 
     /** Receipt of a fully paid invoice. */

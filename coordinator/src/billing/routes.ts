@@ -4,6 +4,7 @@ import { z } from "zod";
 import { actorOf } from "../http/auth-hook";
 import { CouponInput, ProductInput, TaxRateInput } from "./catalogue";
 import { CheckoutInput } from "./checkout";
+import { RefundInput } from "./invoice-payments";
 import { InvoiceListQuery, ManualPaymentInput, type BillingService } from "./service";
 import { PlanChangeInput, SubscriptionListQuery } from "./subscriptions";
 
@@ -61,6 +62,11 @@ export function registerBillingRoutes(root: FastifyInstance, s: BillingService):
   });
   app.post("/api/admin/billing/invoices/:id/payments", { schema: { params: IdParams, body: ManualPaymentInput, tags } }, async (req, reply) =>
     reply.status(201).send({ data: await s.recordPayment(actorOf(req), req.params.id, req.body, req.id) }));
+
+  app.post("/api/admin/billing/invoices/:id/pay", { schema: { params: IdParams, tags } }, async (req, reply) =>
+    reply.status(201).send({ data: await s.payInvoice(actorOf(req), req.params.id, req.id) }));
+  app.post("/api/admin/billing/invoices/:id/refund", { schema: { params: IdParams, body: RefundInput, tags } }, async (req, reply) =>
+    reply.status(201).send({ data: await s.refundInvoice(actorOf(req), req.params.id, req.body, req.id) }));
 
   app.post("/api/admin/billing/runs/renewals", { schema: { tags } }, async (req) => ({ data: await s.runNow(actorOf(req), "renewals") }));
   app.post("/api/admin/billing/runs/dunning", { schema: { tags } }, async (req) => ({ data: await s.runNow(actorOf(req), "dunning") }));

@@ -11,6 +11,7 @@ import { createCatalogue } from "./catalogue";
 import { startCheckout, type CheckoutInput } from "./checkout";
 import { parseDunningSchedule, runDunning } from "./dunning";
 import { createMailer } from "./email";
+import { createPaymentLink, refundInvoice, type RefundInput } from "./invoice-payments";
 import { applyPayment } from "./invoices";
 import { Currency, MinorUnits } from "./money";
 import { createNotices } from "./notices";
@@ -67,10 +68,22 @@ export function createBillingService(deps: { db: Database; wakeups: Wakeups; hos
     return invoice;
   }
 
+  /** A payment link for a renewal invoice's email, or null when Stripe is not configured, nothing is owed or Stripe fails (the email goes out without it). */
+  async function renewalPayLink(invoiceId: string): Promise<string | null> {
+    const invoice = await prisma.billingInvoice.findUniqueOrThrow({ where: { id: invoiceId } });
+    if (!stripe || invoice.status !== "open") return null;
+    try {
+      return (await createPaymentLink({ db, stripe, publicUrl: settings.publicUrl }, invoiceId, clock.now(), null, null)).paymentUrl;
+    } catch (error) {
+      deps.log.error({ err: error, invoiceId }, "could not create the payment link of a renewal invoice");
+      return null;
+    }
+  }
+
   /** The renewal run at `now` (default: the clock); invoices it issues are emailed. */
   async function renewals(now: Date = clock.now()) {
     const report = await runRenewals({ db, wakeups: deps.wakeups, hosting: deps.hosting, sellerCountry: settings.sellerCountry, dueDays: settings.dueDays }, now);
-    for (const invoiceId of report.invoiceIds) await notices.invoice(invoiceId);
+    for (const invoiceId of report.invoiceIds) await notices.invoice(invoiceId, await renewalPayLink(invoiceId));
     return report;
   }
 
@@ -91,6 +104,7 @@ export function createBillingService(deps: { db: Database; wakeups: Wakeups; hos
     async webhook(rawBody: Buffer, signature: string | undefined, requestId: string) {
       const result = await webhooks.handle(rawBody, signature, requestId);
       if (result.fulfilled) await notices.welcome(result.fulfilled);
+      if (result.invoicePaid) await notices.receipt(result.invoicePaid);
       return { eventId: result.eventId, type: result.type, duplicate: result.duplicate, subscriptionId: result.fulfilled?.subscriptionId ?? null };
     },
 
@@ -136,6 +150,21 @@ export function createBillingService(deps: { db: Database; wakeups: Wakeups; hos
       });
       if (result.paid) await notices.receipt(id);
       return { invoice: await findInvoice(actor, id), restored: result.restored };
+    },
+
+    /** `POST /api/admin/billing/invoices/:id/pay`: a hosted payment link for an open invoice of a tenant the actor may pay for (`billing:subscribe`); see `createPaymentLink`. */
+    async payInvoice(actor: Actor, id: string, requestId: string): Promise<{ paymentUrl: string }> {
+      const invoice = await findInvoice(actor, id);
+      checkPermission(actor, "billing:subscribe", invoice.tenantId);
+      const { paymentUrl } = await createPaymentLink({ db, stripe, publicUrl: settings.publicUrl }, id, clock.now(), actor.userId, requestId);
+      return { paymentUrl };
+    },
+
+    /** `POST /api/admin/billing/invoices/:id/refund` (`billing:manage`): see `refundInvoice`; returns the credit note and the refunds. */
+    async refundInvoice(actor: Actor, id: string, input: z.output<typeof RefundInput>, requestId: string) {
+      await findInvoice(actor, id);
+      checkPermission(actor, "billing:manage");
+      return prisma.$transaction((tx) => refundInvoice(tx, { stripe }, actor, id, input, clock.now(), requestId), { timeout: 60_000 });
     },
 
     runRenewals: renewals,

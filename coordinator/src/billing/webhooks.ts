@@ -7,6 +7,7 @@ import type { HostingService } from "../hosting/service";
 import { withJobs } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
 import { fulfilOrder, type Fulfilment } from "./fulfilment";
+import { completePaymentLink } from "./invoice-payments";
 import { requireStripe } from "./payments";
 import type { Clock } from "./periods";
 
@@ -30,6 +31,8 @@ export interface WebhookResult {
   type: string;
   duplicate: boolean;
   fulfilled: Fulfilment | null;
+  /** The invoice a payment link settled in full, for the receipt; null otherwise. */
+  invoicePaid: string | null;
 }
 
 /**
@@ -39,7 +42,8 @@ export interface WebhookResult {
  * `stripe-signature` and changes nothing. Each event id is applied once. A completed,
  * paid Checkout Session is re-read from Stripe (the event body is not trusted for amounts),
  * checked against the order's amount and currency, and fulfilled in the same transaction that
- * claims the event. Other event types are recorded and acknowledged.
+ * claims the event; a session of an invoice's payment link (`metadata.invoiceId`) settles
+ * that invoice instead (`completePaymentLink`). Other event types are recorded and acknowledged.
  */
 export function createWebhookHandler(deps: { db: Database; wakeups: Wakeups; stripe: Stripe | null; webhookSecret: string | undefined; hosting: HostingService; clock: Clock; log: Logger }) {
   function verify(rawBody: Buffer, signature: string | undefined): Stripe.Event {
@@ -54,6 +58,17 @@ export function createWebhookHandler(deps: { db: Database; wakeups: Wakeups; str
   async function completeCheckout(event: Stripe.Event, sessionId: string, requestId: string): Promise<WebhookResult> {
     const stripe = requireStripe(deps.stripe);
     const session = await stripe.checkout.sessions.retrieve(sessionId);
+    if (session.metadata?.invoiceId) {
+      let duplicate = false;
+      const invoicePaid = await withJobs(deps.db, deps.wakeups, async (tx, enqueue) => {
+        if (!(await claimEvent(tx, event))) {
+          duplicate = true;
+          return null;
+        }
+        return completePaymentLink(tx, enqueue, deps, session, deps.clock.now(), requestId);
+      });
+      return { eventId: event.id, type: event.type, duplicate, fulfilled: null, invoicePaid };
+    }
     const { passwordHash } = await newCredentials();
     let duplicate = false;
     const fulfilled = await withJobs(deps.db, deps.wakeups, async (tx, enqueue) => {
@@ -74,7 +89,7 @@ export function createWebhookHandler(deps: { db: Database; wakeups: Wakeups; str
       const customer = typeof session.customer === "string" ? session.customer : session.customer?.id ?? null;
       return fulfilOrder(tx, enqueue, deps, order, { reference: paymentIntent ?? session.id, stripeCustomerId: customer }, passwordHash, deps.clock.now(), requestId);
     });
-    return { eventId: event.id, type: event.type, duplicate, fulfilled };
+    return { eventId: event.id, type: event.type, duplicate, fulfilled, invoicePaid: null };
   }
 
   return {
@@ -85,7 +100,7 @@ export function createWebhookHandler(deps: { db: Database; wakeups: Wakeups; str
         return completeCheckout(event, event.data.object.id, requestId);
       }
       const fresh = await deps.db.prisma.$transaction((tx) => claimEvent(tx, event));
-      return { eventId: event.id, type: event.type, duplicate: !fresh, fulfilled: null };
+      return { eventId: event.id, type: event.type, duplicate: !fresh, fulfilled: null, invoicePaid: null };
     },
   };
 }

@@ -19,7 +19,7 @@ export function actorOf(request: FastifyRequest): Actor {
 }
 
 /** The session token of a request: `Authorization: Bearer <token>`, else the session cookie. */
-function sessionToken(request: FastifyRequest): { token: string; viaCookie: boolean } | null {
+export function sessionToken(request: FastifyRequest): { token: string; viaCookie: boolean } | null {
   const header = request.headers.authorization;
   if (header?.startsWith("Bearer ")) return { token: header.slice(7).trim(), viaCookie: false };
   const cookie = request.cookies[SESSION_COOKIE];

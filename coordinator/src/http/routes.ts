@@ -22,6 +22,8 @@ import { TenantInput, TenantListQuery, type TenantService } from "../tenants/ser
 import { registerIdentityRoutes } from "../identity/routes";
 import { registerInstallRoutes, type InstallService } from "../install/routes";
 import { registerBackupRoutes } from "../backups/routes";
+import { registerRolloutRoutes } from "../rollouts/routes";
+import type { RolloutService } from "../rollouts/service";
 import type { BackupService } from "../backups/service";
 import { registerInsightRoutes, type Insights } from "../insights/routes";
 import type { IdentityServices } from "../identity/services";
@@ -48,6 +50,8 @@ export interface ApiServices {
   /** The one-line agent installer and bundle (`/install/*`). */
   install: InstallService;
   backups: BackupService;
+  /** Staged agent rollouts (`/api/admin/rollouts`). */
+  rollouts: RolloutService;
   /** Node metrics, daemon health and the Prometheus export. */
   metrics: MetricsService;
   /** The CloudPod file manager (relayed to the node's agent). */
@@ -130,6 +134,7 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   registerBillingRoutes(root, s.billing);
   registerInstallRoutes(root, s.install);
   registerBackupRoutes(root, s.backups);
+  registerRolloutRoutes(root, s.rollouts);
   registerMetricsRoutes(root, s.metrics);
   registerFileRoutes(root, s.files);
   registerInsightRoutes(root, s.insights);

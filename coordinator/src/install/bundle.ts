@@ -1,13 +1,29 @@
 import { createHash } from "node:crypto";
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { execa } from "execa";
 import { AGENT_VERSION } from "../../../agent/src/version";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+/**
+ * Copies the runtime files of `node-pty` (its JS and the native `pty.node` npm built for this
+ * machine's Node 24 at install) into `<dir>/node_modules/node-pty`: a native add-on cannot be
+ * bundled into agent.mjs, so the bundle marks it external and ships it beside. Throws when the
+ * add-on was not built (run `npm ci` with node-pty's install script allowed).
+ */
+async function copyNodePty(dir: string): Promise<void> {
+  const source = dirname(createRequire(import.meta.url).resolve("node-pty/package.json"));
+  const target = join(dir, "node_modules", "node-pty");
+  await mkdir(join(target, "build", "Release"), { recursive: true });
+  await cp(join(source, "package.json"), join(target, "package.json"));
+  await cp(join(source, "lib"), join(target, "lib"), { recursive: true });
+  await cp(join(source, "build", "Release", "pty.node"), join(target, "build", "Release", "pty.node"));
+}
 
 /** The agent bundle a node downloads: a gzip tarball and its SHA-256 (hex). */
 export interface AgentBundle {
@@ -21,7 +37,8 @@ export interface AgentBundle {
  * `mpanel-agent/` holding
  * - `agent.mjs`: `agent/src/main.ts` and everything it imports (proto, grpc-js, pg, ...) bundled
  *   by esbuild into one ES module for Node 24 (no node_modules, no TypeScript loader on the node;
- *   `pg-native`, an optional native add-on `pg` never loads here, is left out),
+ *   `pg-native`, an optional native add-on `pg` never loads here, is left out; `node-pty`, a
+ *   native add-on, is shipped beside it in `node_modules/node-pty`),
  * - `door.mjs`: the file manager's door (agent/src/files/door.ts), run as each CloudPod's user,
  * - `systemd/mpanel-agent.service`: the unit from the repository's `systemd/` folder,
  * - `package.json` (`type: module`, the agent's version) and `README.md`.
@@ -41,7 +58,7 @@ export async function buildAgentBundle(): Promise<AgentBundle> {
       platform: "node",
       format: "esm",
       target: "node24",
-      external: ["pg-native"],
+      external: ["pg-native", "node-pty"],
       legalComments: "none",
       logLevel: "silent",
       // CommonJS dependencies call require() for node: builtins; an ES module has none of its own.
@@ -52,6 +69,7 @@ export async function buildAgentBundle(): Promise<AgentBundle> {
       outfile: join(dir, "door.mjs"),
       platform: "node", format: "esm", target: "node24", legalComments: "none", logLevel: "silent",
     });
+    await copyNodePty(dir);
     await cp(join(repoRoot, "systemd/mpanel-agent.service"), join(dir, "systemd/mpanel-agent.service"));
     await writeFile(join(dir, "package.json"), `${JSON.stringify({ name: "mpanel-agent", version: AGENT_VERSION, private: true, type: "module" }, null, 2)}\n`);
     await writeFile(join(dir, "README.md"), [

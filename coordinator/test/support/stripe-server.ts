@@ -27,12 +27,24 @@ export interface FakeSession {
   metadata: Record<string, string>;
 }
 
+/** A refund as this server keeps it (https://docs.stripe.com/api/refunds/object). */
+export interface FakeRefund {
+  id: string;
+  object: "refund";
+  amount: number;
+  currency: string;
+  payment_intent: string;
+  status: "succeeded";
+  metadata: Record<string, string>;
+}
+
 /** A local server answering the Stripe endpoints mPanel calls, for tests (Stripe itself is unreachable here). */
 export interface StripeServer {
   url: string;
   secretKey: string;
   requests: StripeRequest[];
   sessions: Map<string, FakeSession>;
+  refunds: FakeRefund[];
   /** Marks a session paid as Stripe would after the customer pays (payment intent and customer set). */
   pay(sessionId: string): FakeSession;
   /** A Stripe event object around `object` (https://docs.stripe.com/api/events/object). */
@@ -60,7 +72,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
  * Starts the server on 127.0.0.1 (free port). It answers, as Stripe documents them:
  * `POST /v1/checkout/sessions` (form-encoded `line_items[0][price_data][...]`, `metadata[...]`,
  * `customer_email`, `client_reference_id`; an `Idempotency-Key` replays the first answer) and
- * `GET /v1/checkout/sessions/:id`; a missing or wrong `Authorization: Bearer` key gets 401,
+ * `GET /v1/checkout/sessions/:id`, and `POST /v1/refunds` (`payment_intent` of a paid session,
+ * `amount` at most what is left of it, else 400 as Stripe answers); a missing or wrong `Authorization: Bearer` key gets 401,
  * an unknown path 404, each with Stripe's `{ error: { type, message } }` body.
  */
 export async function startStripeServer(): Promise<StripeServer> {
@@ -68,6 +81,8 @@ export async function startStripeServer(): Promise<StripeServer> {
   const requests: StripeRequest[] = [];
   const sessions = new Map<string, FakeSession>();
   const replies = new Map<string, unknown>();
+  const refunds: FakeRefund[] = [];
+  const metadataOf = (form: Record<string, string>) => Object.fromEntries(Object.entries(form).filter(([k]) => k.startsWith("metadata[")).map(([k, v]) => [k.slice(9, -1), v]));
   let base = "";
   const server = createServer((req, res) => {
     void (async () => {
@@ -83,13 +98,25 @@ export async function startStripeServer(): Promise<StripeServer> {
         const session: FakeSession = {
           id: id("cs_test"), object: "checkout.session", mode: form.mode ?? "payment", url: "", status: "open", payment_status: "unpaid",
           amount_total: Number(form["line_items[0][price_data][unit_amount]"]) * quantity, currency: form["line_items[0][price_data][currency]"] ?? "",
-          customer: null, customer_email: form.customer_email ?? null, client_reference_id: form.client_reference_id ?? null, payment_intent: null,
-          metadata: Object.fromEntries(Object.entries(form).filter(([k]) => k.startsWith("metadata[")).map(([k, v]) => [k.slice(9, -1), v])),
+          customer: form.customer ?? null, customer_email: form.customer_email ?? null, client_reference_id: form.client_reference_id ?? null, payment_intent: null,
+          metadata: metadataOf(form),
         };
         session.url = `${base}/c/pay/${session.id}`;
         sessions.set(session.id, session);
         if (idempotencyKey) replies.set(idempotencyKey, session);
         return send(res, 200, session);
+      }
+      if (req.method === "POST" && path === "/v1/refunds") {
+        const intent = form.payment_intent ?? "";
+        const paid = [...sessions.values()].find((s) => s.payment_intent === intent && s.payment_status === "paid");
+        if (!paid) return send(res, 400, { error: { type: "invalid_request_error", code: "resource_missing", param: "payment_intent", message: `No such payment_intent: '${intent}'` } });
+        const left = paid.amount_total - refunds.filter((r) => r.payment_intent === intent).reduce((sum, r) => sum + r.amount, 0);
+        const amount = form.amount === undefined ? left : Number(form.amount);
+        if (!(amount > 0) || amount > left) return send(res, 400, { error: { type: "invalid_request_error", param: "amount", message: `Refund amount (${amount}) is greater than unrefunded amount on charge (${left})` } });
+        const refund: FakeRefund = { id: id("re"), object: "refund", amount, currency: paid.currency, payment_intent: intent, status: "succeeded", metadata: metadataOf(form) };
+        refunds.push(refund);
+        if (idempotencyKey) replies.set(idempotencyKey, refund);
+        return send(res, 200, refund);
       }
       const found = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(path);
       if (req.method === "GET" && found?.[1]) {
@@ -102,7 +129,7 @@ export async function startStripeServer(): Promise<StripeServer> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url: base, secretKey, requests, sessions,
+    url: base, secretKey, requests, sessions, refunds,
     pay(sessionId) {
       const session = sessions.get(sessionId);
       if (!session) throw new Error(`no session ${sessionId}`);

@@ -162,6 +162,20 @@ export function SubscriptionsPage() {
 
 const INVOICE_STATUSES = ["open", "paid", "issued", "void"];
 
+/** Opens the hosted card payment page (a Stripe Checkout Session) for an open invoice. */
+function PayButton({ invoiceId }: { invoiceId: string }) {
+  const toast = useToast();
+  const [busy, setBusy] = useState(false);
+  const pay = () => {
+    setBusy(true);
+    api.payInvoice(invoiceId).then(({ paymentUrl }) => window.location.assign(paymentUrl), (e: Error) => {
+      setBusy(false);
+      toast(e.message, "error");
+    });
+  };
+  return <button type="button" className="primary" disabled={busy} onClick={pay}>Pay</button>;
+}
+
 /** Invoices and credit notes: filter by status (and tenant for staff), each with its PDF. */
 export function InvoicesPage() {
   const { base, kind } = useArea();
@@ -189,7 +203,7 @@ export function InvoicesPage() {
                     <td>{i.status === "open" ? <When at={i.dueAt} /> : <span className="muted">—</span>}</td>
                     <td>
                       <a href={api.invoicePdfUrl(i.id)} download>PDF</a>
-                      {kind === "client" && i.status === "open" && <> · <Link to={`${base}/invoices/${i.id}#pay`}>Pay</Link></>}
+                      {kind === "client" && i.status === "open" && i.kind === "invoice" && <> · <PayButton invoiceId={i.id} /></>}
                     </td>
                   </tr>
                 ))}
@@ -271,7 +285,8 @@ export function InvoicePage({ params }: { params: Record<string, string> }) {
         : (
           <section id="pay" aria-labelledby="pay-title">
             <h2 id="pay-title">How to pay</h2>
-            <p>Transfer {formatMoney(owed, i.currency)} by {new Date(i.dueAt).toLocaleDateString()} quoting <strong>{i.number}</strong>; the invoice turns paid when the transfer is booked.</p>
+            <p>Transfer {formatMoney(owed, i.currency)} by {new Date(i.dueAt).toLocaleDateString()} quoting <strong>{i.number}</strong>; the invoice turns paid when the transfer is booked. Or pay by card now:</p>
+            <PayButton invoiceId={i.id} />
           </section>
         ))}
     </>

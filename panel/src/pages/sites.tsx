@@ -120,7 +120,7 @@ export function SitesPage() {
                       <td>{p.name}</td>
                       <td><Badge status={p.status} /></td>
                       <td><code>{p.systemUser}</code></td>
-                      <td>{kind === "admin" && (p.status === "suspended"
+                      <td>{p.status === "active" && <Link to={`${base}/cloudpods/${p.id}/terminal`}>Terminal</Link>}{" "}{kind === "admin" && (p.status === "suspended"
                         ? <button type="button" onClick={() => void suspend(p, false)}>Unsuspend</button>
                         : <button type="button" className="danger-quiet" onClick={() => void suspend(p, true)}>Suspend</button>)}</td>
                     </tr>
