@@ -71,7 +71,6 @@ async function measureMpanel(bench: BenchCoordinator, count: number, opts: Optio
   await sleep(2000);
   const connected = process.memoryUsage();
   const idle = await cpuPercent(() => sleep(IDLE_WINDOW_MS));
-  if (opts.heartbeats) fleet.heartbeats(true);
   const expected = { n: 0 };
 
   // (a) commit -> receipt latency at a steady, moderate rate (after a warm-up).
@@ -103,7 +102,6 @@ async function measureMpanel(bench: BenchCoordinator, count: number, opts: Optio
   progress(`${count} agents: batch of ${opts.jobs} jobs in ${Math.round(batch.drainMs)} ms`);
 
   // (c) every agent heartbeating as real agents do: coordinator CPU, then the latency of a light probe.
-  if (!opts.heartbeats) fleet.heartbeats(true);
   await sleep(bench.heartbeatMs);
   const before = (await fleet.stats()).heartbeats;
   const hb = await cpuPercent(() => sleep(HEARTBEAT_WINDOW_MS));

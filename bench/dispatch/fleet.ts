@@ -20,7 +20,6 @@ export interface Fleet {
   record(on: boolean): void;
   /** Receipt stamps collected since the last call. */
   receipts(): Promise<Map<string, bigint>>;
-  heartbeats(on: boolean): void;
   stats(): Promise<{ rssMiB: number[]; connected: number; heartbeats: number; streamErrors: number }>;
   stop(): Promise<void>;
 }
@@ -71,9 +70,6 @@ export async function startFleet(bench: BenchCoordinator, count: number, procs: 
         r.ids.forEach((id, i) => received.set(id, r.at[i] ?? 0n));
       }
       return received;
-    },
-    heartbeats(on) {
-      for (const child of children) child.send({ kind: "heartbeats", on });
     },
     async stats() {
       const all = await Promise.all(children.map((c) => c.ask({ kind: "stats" }, "stats")));

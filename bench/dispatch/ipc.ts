@@ -10,7 +10,6 @@ export interface Options {
   rate: number;
   procs: number;
   slots: number;
-  heartbeats: boolean;
   peers: boolean;
   databaseUrl: string | null;
 }
@@ -32,8 +31,6 @@ export type FromCoordinator =
 /** Parent -> simulated-agent process. */
 export type ToAgents =
   | { kind: "start"; address: string; caPem: string; tokens: string[]; slots: number }
-  /** Start (each agent after a random part of its interval, as real agents are spread) or stop heartbeats. */
-  | { kind: "heartbeats"; on: boolean }
   /** Start/stop stamping receipt times of JobAssignments (latency phase only). */
   | { kind: "record"; on: boolean }
   /** Send back (and forget) the receipt times stamped so far. */

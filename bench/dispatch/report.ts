@@ -13,7 +13,7 @@ export interface MpanelFigures {
   cpuMsPerJob: { coordinator: number; agents: number; postgres: number | null };
   /** Coordinator process (this process; the agents run in child processes). */
   rss: { startMiB: number; connectedMiB: number; peakMiB: number; heapUsedMiB: number };
-  /** Coordinator CPU (% of one core) with the agents connected, idle, no heartbeats (keepalive pings only). */
+  /** Coordinator CPU (% of one core) with the agents connected and idle (heartbeats only, as real agents send them). */
   idleCpuPct: number;
   /** With every agent heartbeating at the Welcome interval: coordinator CPU and a light latency probe. */
   heartbeating: { perSec: number; coordinatorCpuPct: number; probe: LatencySummary; probeSent: number };

@@ -5,7 +5,7 @@
  * PostgreSQL. Prints figures, never pass/fail. See README.md.
  *
  *   npx tsx bench/dispatch/run.ts [--agents 10,1000,10000] [--jobs 20000] [--latency-jobs 1000]
- *     [--rate 100] [--procs 2] [--slots 4] [--heartbeats] [--no-peers] [--database-url [URL]]
+ *     [--rate 100] [--procs 2] [--slots 4] [--no-peers] [--database-url [URL]]
  */
 import { cpus } from "node:os";
 import { Child, type CoordinatorRequest, type FromCoordinator, type Options } from "./ipc";
@@ -17,7 +17,7 @@ const DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres";
 function parseOptions(argv: string[]): Options {
   const opts: Options = {
     agents: [10, 1000, 10000], jobs: 20_000, latencyJobs: 1000, rate: 100, procs: 2, slots: 4,
-    heartbeats: false, peers: true, databaseUrl: process.env.DATABASE_URL ?? null,
+    peers: true, databaseUrl: process.env.DATABASE_URL ?? null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -38,7 +38,6 @@ function parseOptions(argv: string[]): Options {
       case "--rate": opts.rate = int(); break;
       case "--procs": opts.procs = int(); break;
       case "--slots": opts.slots = int(); break;
-      case "--heartbeats": opts.heartbeats = true; break;
       case "--no-peers": opts.peers = false; break;
       case "--database-url": {
         const next = argv[i + 1];

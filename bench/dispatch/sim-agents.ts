@@ -71,6 +71,7 @@ class SimAgent {
           counters.connected += 1;
           this.heartbeatMs = msg.value.heartbeatIntervalMs;
           this.send({ case: "pull", value: { credits: this.slots } });
+          this.heartbeats(true);
           resolve();
         }
       });
@@ -87,7 +88,10 @@ class SimAgent {
     });
   }
 
-  /** Heartbeats every Welcome interval (first one after a random share of it), or none. */
+  /**
+   * Heartbeats every Welcome interval (first one after a random share of it), from Welcome on, as
+   * real agents do: a coordinator cuts a stream silent for 3 heartbeat intervals.
+   */
   heartbeats(on: boolean): void {
     clearTimeout(this.heartbeat);
     clearInterval(this.heartbeat);
@@ -139,9 +143,6 @@ process.on("message", (raw) => {
   switch (msg.kind) {
     case "start":
       start(msg).catch((error: unknown) => reply<FromAgents>({ kind: "error", message: String(error) }));
-      return;
-    case "heartbeats":
-      for (const agent of agents) agent.heartbeats(msg.on);
       return;
     case "record":
       receipts.on = msg.on;
