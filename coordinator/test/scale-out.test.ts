@@ -231,6 +231,6 @@ describe("two coordinator replicas on one PostgreSQL and one Redis", () => {
     expect(new Set(started.keys())).toEqual(new Set(jobs.map((j) => j.id)));
     expect([...started.entries()].filter(([, count]) => count !== 1)).toEqual([]);
     const { rows } = await db.pool.query<{ n: number }>("SELECT count(DISTINCT job_id)::int AS n FROM job_events WHERE message LIKE 'lease expired%'");
-    console.log(`scale-out: ${jobs.length} jobs, ${rows[0]?.n ?? 0} requeued after a lapsed lease, ${replays} answered from an agent journal`);
+    testLog.info({ jobs: jobs.length, requeuedAfterLease: rows[0]?.n ?? 0, answeredFromJournal: replays }, "scale-out: replica killed under load");
   }, 120_000);
 });

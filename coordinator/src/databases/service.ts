@@ -12,7 +12,7 @@ import { pageArgs, paged } from "../http/pagination";
 import { withJobs, type Enqueue } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
 import { conflictOnDuplicate, listFilters, pendingJobIds } from "../mail/job-chain";
-import { requireTenant } from "../tenants/service";
+import { requireActiveTenant } from "../tenants/service";
 
 /** Body of `POST /api/admin/hosting/databases`. */
 export const DatabaseInput = z.strictObject({ tenantId: z.uuid(), engine: DbEngine, name: DbName, serverId: z.uuid().optional() });
@@ -66,8 +66,7 @@ export function createDatabaseService(deps: { db: Db; wakeups: Wakeups }) {
     /** Creates a database on the placed db node (CREATE_DB); 409 on `name` when taken on that node and engine. */
     async create(actor: Actor, input: z.output<typeof DatabaseInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const tenant = await requireTenant(tx, actor, input.tenantId, "databases:create");
-        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+        const tenant = await requireActiveTenant(tx, actor, input.tenantId, "databases:create");
         const serverId = await placeByRole(tx, "db", { serverId: input.serverId, capability: input.engine });
         const taken = { field: "name", message: `already taken on this server's ${input.engine}` };
         if (await tx.database.findFirst({ where: { serverId, engine: input.engine, name: input.name, deletedAt: null }, select: { id: true } })) {

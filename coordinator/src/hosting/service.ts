@@ -8,7 +8,7 @@ import { AppError } from "../errors";
 import { pageArgs, paged, PageQuery } from "../http/pagination";
 import { withJobs, type Enqueue } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
-import { requireTenant } from "../tenants/service";
+import { requireActiveTenant } from "../tenants/service";
 import { placeByRole, placeCloudPod } from "./placement";
 import { siteSpec } from "./site-spec";
 import { requestCertificate } from "../tls/service";
@@ -93,8 +93,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
 
   /** `provisionCloudPod` inside the caller's transaction (billing fulfils a paid order with it, together with the tenant and subscription). */
   async function provisionCloudPodIn(tx: Tx, enqueue: Enqueue, actor: Actor, input: z.output<typeof ProvisionInput>, requestId: string) {
-    const tenant = await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
-    if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+    await requireActiveTenant(tx, actor, input.tenantId, "cloudpods:create");
     const hosted = await tx.website.findFirst({ where: { domain: input.domain, deletedAt: null }, select: { id: true } });
     const owned = await tx.domain.findFirst({ where: { name: input.domain, deletedAt: null }, select: { id: true } });
     if (hosted || owned) throw new AppError("conflict", `domain: ${input.domain} is already taken`, [{ field: "domain", message: "already hosted or owned by a tenant" }]);
@@ -164,8 +163,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
   return {
     async createCloudPod(actor: Actor, input: z.output<typeof CloudPodInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const tenant = await requireTenant(tx, actor, input.tenantId, "cloudpods:create");
-        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+        await requireActiveTenant(tx, actor, input.tenantId, "cloudpods:create");
         return newCloudPod(tx, enqueue, actor, input, requestId);
       });
     },
@@ -189,8 +187,7 @@ export function createHostingService(deps: { db: Database; wakeups: Wakeups; dns
 
     async createWebsite(actor: Actor, input: z.output<typeof WebsiteInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const tenant = await requireTenant(tx, actor, input.tenantId, "websites:create");
-        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+        await requireActiveTenant(tx, actor, input.tenantId, "websites:create");
         const taken = await tx.website.findFirst({ where: { domain: input.domain, deletedAt: null }, select: { id: true } });
         if (taken) throw new AppError("conflict", `domain ${input.domain} is already hosted`, [{ field: "domain", message: "already hosted" }]);
         let pod;

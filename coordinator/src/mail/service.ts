@@ -11,7 +11,7 @@ import { HostingListQuery } from "../hosting/service";
 import { pageArgs, paged } from "../http/pagination";
 import { withJobs } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
-import { requireTenant } from "../tenants/service";
+import { requireActiveTenant } from "../tenants/service";
 import { conflictOnDuplicate, listFilters, pendingJobIds } from "./job-chain";
 import { hashMailPassword } from "./password";
 
@@ -108,8 +108,7 @@ export function createMailService(deps: { db: Database; wakeups: Wakeups }) {
     /** Creates (or, after a deletion, re-creates) the mail domain of a tenant's domain and enqueues PROVISION_EMAIL_DOMAIN on the placed mail node. */
     async createDomain(actor: Actor, input: z.output<typeof MailDomainInput>, requestId: string) {
       return withJobs(db, deps.wakeups, async (tx, enqueue) => {
-        const tenant = await requireTenant(tx, actor, input.tenantId, "email:write");
-        if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+        const tenant = await requireActiveTenant(tx, actor, input.tenantId, "email:write");
         const domain = await tx.domain.findFirst({ where: { name: input.domain, deletedAt: null } });
         if (!domain || domain.tenantId !== tenant.id) throw new AppError("not_found", `domain ${input.domain} is not a domain of this tenant`, [{ field: "domain", message: "not a domain of this tenant" }]);
         const previous = await tx.mailDomain.findUnique({ where: { domainId: domain.id } });

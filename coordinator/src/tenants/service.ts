@@ -43,6 +43,17 @@ export async function requireTenant(tx: Tx | Database["prisma"], actor: Actor, t
   return tenant;
 }
 
+/**
+ * `requireTenant`, and the tenant must be active: a suspended tenant gets AppError `conflict` on
+ * `tenantId` (new services are not created for it; existing ones keep running or are suspended
+ * by their own jobs).
+ */
+export async function requireActiveTenant(tx: Tx | Database["prisma"], actor: Actor, tenantId: string, permission: Permission) {
+  const tenant = await requireTenant(tx, actor, tenantId, permission);
+  if (tenant.status !== "active") throw new AppError("conflict", "tenant is suspended", [{ field: "tenantId", message: "tenant is suspended" }]);
+  return tenant;
+}
+
 /** Tenants: create (with an optional owner account), list, get, suspend/unsuspend. */
 export function createTenantService(deps: { db: Database }) {
   const { prisma } = deps.db;
