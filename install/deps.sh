@@ -26,6 +26,7 @@ declare -A packages=(
   [restic]=/usr/bin/restic
   [redis-server]=/usr/bin/redis-server
   [haproxy]=/usr/sbin/haproxy
+  [openssh-server]=/usr/sbin/sshd
 )
 missing=()
 for pkg in "${!packages[@]}"; do
