@@ -76,6 +76,12 @@ const ConfigSchema = z.object({
   MPANEL_METRICS_RAW_RETENTION_MS: ms.default(2 * 86_400_000),
   MPANEL_METRICS_MINUTE_RETENTION_MS: ms.default(30 * 86_400_000),
   MPANEL_METRICS_HOUR_RETENTION_MS: ms.default(400 * 86_400_000),
+  /** How often due uptime checks are probed (ms); each check has its own interval (30 s or more). */
+  MPANEL_UPTIME_RUN_MS: ms.default(10_000),
+  /** How long uptime probe results are kept (ms): default 30 days. */
+  MPANEL_UPTIME_RETENTION_MS: ms.default(30 * 86_400_000),
+  /** Host pins for uptime probes, `host=address` comma separated (like curl --resolve): sites reached at an internal address. */
+  MPANEL_UPTIME_RESOLVE: z.string().regex(/^[^\s]*$/, "must be comma-separated host=address pins").default(""),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

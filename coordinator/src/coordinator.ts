@@ -39,6 +39,8 @@ import { createMetricsService } from "./metrics/service";
 import { createMetricsStore, type MetricsStore } from "./metrics/store";
 import { startClusterBus, type ClusterBus } from "./cluster/redis-bus";
 import { createInsights } from "./insights/routes";
+import { parseResolvePins } from "./uptime/probe";
+import { createUptimeService, type UptimeService } from "./uptime/service";
 
 /** The items of a comma-separated config value, trimmed, empties dropped. */
 const list = (value: string): string[] => value.split(",").map((item) => item.trim()).filter(Boolean);
@@ -58,6 +60,8 @@ export interface Coordinator {
   backups: BackupService;
   /** Staged agent rollouts (the controller runs on a timer; tests call `advance` directly). */
   rollouts: RolloutService;
+  /** Site uptime checks (the probe run is on a timer; tests call `runDue` directly). */
+  uptime: UptimeService;
   /** Node metrics and daemon health (the roll-up runs on a timer; tests call `rollUp` directly). */
   metrics: MetricsStore;
   httpUrl: string;
@@ -132,6 +136,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   });
   const backups = createBackupService({ db, wakeups });
   const rollouts = createRolloutService({ db, wakeups });
+  const uptime = createUptimeService({ db, pins: parseResolvePins(config.MPANEL_UPTIME_RESOLVE), retentionMs: config.MPANEL_UPTIME_RETENTION_MS, log });
   const app = await build({
     log,
     trustProxy: list(config.MPANEL_TRUSTED_PROXIES),
@@ -153,6 +158,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       install: createInstallService({ coordinator: `${config.MPANEL_GRPC_HOST}:${grpcPort}` }),
       backups,
       rollouts,
+      uptime,
       insights: createInsights({ db }),
       files: createFileService({ db, channels }),
       metrics: createMetricsService({
@@ -177,6 +183,9 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const rolloutRuns = setInterval(() => {
     rollouts.advance().catch((error: unknown) => log.error({ err: error }, "rollout controller run failed"));
   }, config.MPANEL_ROLLOUT_RUN_MS);
+  const uptimeRuns = setInterval(() => {
+    uptime.runDue().catch((error: unknown) => log.error({ err: error }, "uptime run failed"));
+  }, config.MPANEL_UPTIME_RUN_MS);
   const reaper = setInterval(() => {
     store.reapExpired().catch((error: unknown) => log.error({ err: error }, "lease reaper failed"));
   }, config.MPANEL_REAPER_MS);
@@ -184,7 +193,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const caHash = caFingerprint(ca.certPem);
   log.info({ httpUrl, grpcPort, caHash }, "coordinator started");
   return {
-    app, database, store, dispatcher, wakeups, tls, billing, backups, rollouts, metrics, httpUrl, grpcPort, caHash,
+    app, database, store, dispatcher, wakeups, tls, billing, backups, rollouts, uptime, metrics, httpUrl, grpcPort, caHash,
     async stop() {
       clearInterval(reaper);
       monitor.stop();
@@ -192,6 +201,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       clearInterval(billingRuns);
       clearInterval(backupRuns);
       clearInterval(rolloutRuns);
+      clearInterval(uptimeRuns);
       store.stop();
       await gateway.close();
       dispatcher.close();

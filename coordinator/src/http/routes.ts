@@ -22,6 +22,8 @@ import { TenantInput, TenantListQuery, type TenantService } from "../tenants/ser
 import { registerIdentityRoutes } from "../identity/routes";
 import { registerInstallRoutes, type InstallService } from "../install/routes";
 import { registerBackupRoutes } from "../backups/routes";
+import { registerUptimeRoutes } from "../uptime/routes";
+import type { UptimeService } from "../uptime/service";
 import { registerRolloutRoutes } from "../rollouts/routes";
 import type { RolloutService } from "../rollouts/service";
 import type { BackupService } from "../backups/service";
@@ -50,6 +52,7 @@ export interface ApiServices {
   /** The one-line agent installer and bundle (`/install/*`). */
   install: InstallService;
   backups: BackupService;
+  uptime: UptimeService;
   /** Staged agent rollouts (`/api/admin/rollouts`). */
   rollouts: RolloutService;
   /** Node metrics, daemon health and the Prometheus export. */
@@ -134,6 +137,7 @@ export function registerRoutes(root: FastifyInstance, s: ApiServices): void {
   registerBillingRoutes(root, s.billing);
   registerInstallRoutes(root, s.install);
   registerBackupRoutes(root, s.backups);
+  registerUptimeRoutes(root, s.uptime);
   registerRolloutRoutes(root, s.rollouts);
   registerMetricsRoutes(root, s.metrics);
   registerFileRoutes(root, s.files);
