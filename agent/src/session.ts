@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { AgentMessageSchema, create, RenewCertificateRequestSchema, type AgentMessage, type CoordinatorMessage, type JobResult } from "@mpanel/proto";
+import { AgentMessageSchema, create, PROTOCOL_MINOR, RenewCertificateRequestSchema, type AgentMessage, type CoordinatorMessage, type JobResult } from "@mpanel/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -7,6 +7,7 @@ import { backoffDelay } from "./backoff";
 import { createAgentClient, mtlsCredentials } from "./client";
 import type { AgentConfig } from "./config";
 import { saveIdentity, type NodeIdentity } from "./identity";
+import { handlers } from "./jobs/index";
 import { generateKeyAndCsr, needsRenewal } from "./pki";
 import type { JobRunner, RunnerOutput } from "./runner";
 
@@ -168,6 +169,7 @@ export class AgentSession implements RunnerOutput {
         msg: { case: "hello", value: {
           agentVersion: this.deps.agentVersion, roles: [...this.deps.config.roles], capabilities: this.deps.capabilities,
           runningJobIds: [...runner.runningIds(), ...this.pending.map((r) => r.jobId)], hostname: this.deps.config.hostname,
+          protocolMinor: PROTOCOL_MINOR, jobTypes: Object.keys(handlers),
         } },
       }));
     });

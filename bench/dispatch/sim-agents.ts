@@ -11,7 +11,7 @@
  * one TLS channel; Connect streams never do.
  */
 import * as grpc from "@grpc/grpc-js";
-import { AgentMessageSchema, create, EnrollRequestSchema, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
+import { AgentMessageSchema, create, EnrollRequestSchema, jobTypes, PROTOCOL_MINOR, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createAgentClient, mtlsCredentials, type AgentClient } from "../../agent/src/client";
 import { generateKeyAndCsr } from "../../agent/src/pki";
@@ -84,7 +84,7 @@ class SimAgent {
           if (status.code !== grpc.status.OK && status.code !== grpc.status.CANCELLED) counters.streamErrors += 1;
         }
       });
-      this.send({ case: "hello", value: { agentVersion: "bench", roles: ["web"], capabilities: [], runningJobIds: [], hostname: this.nodeId } });
+      this.send({ case: "hello", value: { agentVersion: "bench", roles: ["web"], capabilities: [], runningJobIds: [], hostname: this.nodeId, protocolMinor: PROTOCOL_MINOR, jobTypes } });
     });
   }
 

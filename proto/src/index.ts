@@ -14,3 +14,4 @@ export * from "./jobs";
 export * from "./dns";
 export * from "./db-passwords";
 export * from "./files";
+export * from "./protocol";

@@ -6,6 +6,8 @@ import type { JobTarget, Wakeups } from "../jobs/wakeups";
 export interface AgentSession {
   nodeId: string;
   roles: string[];
+  /** The job types its agent runs (it is assigned no other). */
+  jobTypes: readonly string[];
   /** Job slots the agent has granted and not yet been given. */
   credits: number;
   /** Delivers claimed jobs to the agent's stream. */
@@ -28,7 +30,7 @@ const MAX_CLAIM_BATCH = 64;
  * committed job reaches a waiting agent without any polling. Claims for one session never
  * overlap; a wake-up during a claim triggers one more round after it.
  */
-export function createDispatcher(deps: { claim: (serverId: string, roles: string[], limit: number) => Promise<ClaimedJob[]>; wakeups: Wakeups; log: Logger }) {
+export function createDispatcher(deps: { claim: (serverId: string, roles: string[], limit: number, jobTypes: readonly string[]) => Promise<ClaimedJob[]>; wakeups: Wakeups; log: Logger }) {
   const byNode = new Map<string, SessionState>();
   const byRole = new Map<string, Set<SessionState>>();
 
@@ -44,7 +46,7 @@ export function createDispatcher(deps: { claim: (serverId: string, roles: string
         const { session } = state;
         const wanted = Math.min(session.credits, MAX_CLAIM_BATCH);
         if (wanted <= 0 || byNode.get(session.nodeId) !== state) break;
-        const jobs = await deps.claim(session.nodeId, session.roles, wanted);
+        const jobs = await deps.claim(session.nodeId, session.roles, wanted, session.jobTypes);
         if (jobs.length > 0) {
           session.credits -= jobs.length;
           session.deliver(jobs);

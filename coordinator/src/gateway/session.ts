@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { create, CoordinatorMessageSchema, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
+import { agentJobTypes, create, CoordinatorMessageSchema, PROTOCOL_MINOR, protocolSupported, SUPPORTED_MINORS_BEHIND, type AgentMessage, type CoordinatorMessage } from "@mpanel/proto";
 import type { Logger } from "pino";
 import type { Database } from "../db/client";
 import { AppError } from "../errors";
@@ -42,6 +42,7 @@ export function runSession(
   const session: AgentSession = {
     nodeId: node.id,
     roles: node.roles,
+    jobTypes: [],
     credits: 0,
     deliver(jobs) {
       for (const job of jobs) {
@@ -80,7 +81,14 @@ export function runSession(
     }
     switch (msg.case) {
       case "hello": {
+        if (!protocolSupported(msg.value.protocolMinor)) {
+          const oldest = PROTOCOL_MINOR - SUPPORTED_MINORS_BEHIND;
+          log.warn({ protocolMinor: msg.value.protocolMinor, oldest }, "agent protocol too old; refused");
+          call.emit("error", Object.assign(new Error(`agent protocol 1.${msg.value.protocolMinor} is older than this coordinator serves (1.${oldest} to 1.${PROTOCOL_MINOR}): upgrade the agent (re-run install/agent.sh)`), { code: grpc.status.FAILED_PRECONDITION }));
+          return;
+        }
         hello = true;
+        session.jobTypes = agentJobTypes(msg.value.jobTypes);
         const released = await deps.store.releaseUnheld(node.id, msg.value.runningJobIds);
         await touch({
           status: "online",
@@ -89,8 +97,8 @@ export function runSession(
         });
         deps.dispatcher.add(session);
         deps.channels.attach(node.id, link);
-        send({ case: "welcome", value: { nodeId: node.id, heartbeatIntervalMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs } });
-        log.info({ version: msg.value.agentVersion, released, running: msg.value.runningJobIds.length }, "agent connected");
+        send({ case: "welcome", value: { nodeId: node.id, heartbeatIntervalMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs, protocolMinor: PROTOCOL_MINOR } });
+        log.info({ version: msg.value.agentVersion, protocolMinor: msg.value.protocolMinor, released, running: msg.value.runningJobIds.length }, "agent connected");
         return;
       }
       case "pull":

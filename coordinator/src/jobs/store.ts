@@ -43,17 +43,28 @@ const CLAIMABLE = `c.status = 'queued' AND c.run_after <= now()
 // Per demanding node: its own oldest jobs and the oldest jobs of its roles, each read in order
 // from a partial index and locked with SKIP LOCKED; a job both lists offer goes to one node,
 // and each node gets at most its limit (extra locked rows stay queued).
+/** One node's claim: up to `limit` jobs aimed at it or at one of its `roles`, of `jobTypes` only when given (what its agent runs). */
+export interface ClaimDemand {
+  serverId: string;
+  roles: string[];
+  limit: number;
+  jobTypes?: readonly string[];
+}
+
+/** A job of a type the claiming agent runs (`d.types`: comma-separated, empty = any). */
+const RUNNABLE = "(d.types = '' OR c.type = ANY(string_to_array(d.types, ',')))";
+
 const CLAIM_MANY_SQL = `
 WITH demand AS (
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[]) AS d(node, roles, lim)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $5::text[]) AS d(node, roles, lim, types)
 ), offered AS (
   SELECT c.id, d.node, c.created_at FROM demand d CROSS JOIN LATERAL (
-    SELECT c.id, c.created_at FROM jobs c WHERE c.target_server_id = d.node AND ${CLAIMABLE}
+    SELECT c.id, c.created_at FROM jobs c WHERE c.target_server_id = d.node AND ${CLAIMABLE} AND ${RUNNABLE}
     ORDER BY c.created_at LIMIT d.lim FOR UPDATE SKIP LOCKED) c
   UNION ALL
   SELECT c.id, d.node, c.created_at FROM demand d CROSS JOIN LATERAL (
     SELECT c.id, c.created_at FROM jobs c
-    WHERE c.target_server_id IS NULL AND c.target_role = ANY(string_to_array(d.roles, ',')) AND ${CLAIMABLE}
+    WHERE c.target_server_id IS NULL AND c.target_role = ANY(string_to_array(d.roles, ',')) AND ${CLAIMABLE} AND ${RUNNABLE}
     ORDER BY c.created_at LIMIT d.lim FOR UPDATE SKIP LOCKED) c
 ), once AS (
   SELECT DISTINCT ON (id) id, node, created_at FROM offered ORDER BY id, created_at
@@ -122,12 +133,12 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
      * `FOR UPDATE SKIP LOCKED`, so concurrent coordinators still never share a job; a job two
      * demands both match goes to one of them). Returns the claimed jobs by node id.
      */
-    async claimMany(demands: Array<{ serverId: string; roles: string[]; limit: number }>): Promise<Map<string, ClaimedJob[]>> {
+    async claimMany(demands: ClaimDemand[]): Promise<Map<string, ClaimedJob[]>> {
       const byNode = new Map<string, ClaimedJob[]>();
       const wanted = demands.filter((d) => d.limit > 0);
       if (wanted.length === 0) return byNode;
       const { rows } = await pool.query<{ id: string; type: string; payload: unknown; attempts: number; lease_expires_at: Date; claimed_by: string }>(
-        CLAIM_MANY_SQL, [wanted.map((d) => d.serverId), wanted.map((d) => d.roles.join(",")), wanted.map((d) => d.limit), deps.leaseMs],
+        CLAIM_MANY_SQL, [wanted.map((d) => d.serverId), wanted.map((d) => d.roles.join(",")), wanted.map((d) => d.limit), deps.leaseMs, wanted.map((d) => d.jobTypes?.join(",") ?? "")],
       );
       for (const r of rows) {
         const list = byNode.get(r.claimed_by) ?? [];
@@ -137,9 +148,9 @@ export function createJobStore(deps: { pool: Pool; wakeups: Wakeups; leaseMs: nu
       return byNode;
     },
 
-    /** Atomically claims up to `limit` claimable jobs for node `serverId` with `roles`. */
-    async claim(serverId: string, roles: string[], limit: number): Promise<ClaimedJob[]> {
-      return (await this.claimMany([{ serverId, roles, limit }])).get(serverId) ?? [];
+    /** Atomically claims up to `limit` claimable jobs for node `serverId` with `roles` (of `jobTypes` only, when given). */
+    async claim(serverId: string, roles: string[], limit: number, jobTypes?: readonly string[]): Promise<ClaimedJob[]> {
+      return (await this.claimMany([{ serverId, roles, limit, ...(jobTypes ? { jobTypes } : {}) }])).get(serverId) ?? [];
     },
 
     /** Extends the leases of `jobIds` still held by `serverId` by `leaseMs` from now. */
