@@ -49,6 +49,7 @@ export function createLiveHub(deps: { pool: Pool; log: Logger }): LiveHub {
   let listening: Promise<void> = connect();
 
   function deliver(payload: string | undefined): void {
+    if (subscribers.size === 0) return; // nobody to tell: skip the parse (job churn notifies for every row)
     const parsed = LiveEvent.safeParse(JSON.parse(payload ?? "null"));
     if (!parsed.success) {
       log.warn({ issues: parsed.error.issues.length }, "unreadable live notification");
