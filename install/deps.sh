@@ -27,6 +27,7 @@ declare -A packages=(
   [redis-server]=/usr/bin/redis-server
   [haproxy]=/usr/sbin/haproxy
   [openssh-server]=/usr/sbin/sshd
+  [prometheus]=/usr/bin/prometheus
 )
 missing=()
 for pkg in "${!packages[@]}"; do

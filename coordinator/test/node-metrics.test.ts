@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, MetricSampleSchema } from "@mpanel/proto";
 import { eventually, joinToken, prepareWebNode, startTestCoordinator, type TestCoordinator, type TestWebNode } from "./support/harness";
+import { startPrivatePrometheus } from "./support/prometheus-instance";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SCRAPE_TOKEN = "scrape-token-for-the-test-0123";
@@ -63,6 +64,21 @@ describe("metrics and health from a real agent", () => {
     expect(text).toMatch(/mpanel_agent_streams 1/);
     expect(text).toMatch(/mpanel_http_request_duration_seconds_count\{method="GET",route="\/api\/admin\/servers\/:id\/metrics",status_code="200"\} 1/);
     expect(text).toMatch(/mpanel_jobs|# TYPE mpanel_jobs gauge/);
+  });
+
+  it("is scraped by a real Prometheus with the bearer token", async () => {
+    const target = new URL(t.coordinator.httpUrl).host;
+    const prometheus = await startPrivatePrometheus({ target, metricsPath: "/metrics", bearerToken: SCRAPE_TOKEN });
+    try {
+      const up = await eventually("a successful scrape", async () => (await prometheus.query('up{job="mpanel"}')).find((s) => s.value === 1), 30_000);
+      expect(up.metric.instance).toBe(target);
+      const node = await eventually("the node's CPU series", async () => (await prometheus.query("mpanel_node_cpu_busy_percent")).find((s) => s.metric.server_id === serverId), 30_000);
+      expect(node.metric.hostname).toBe("web-test");
+      expect(node.value).toBeGreaterThanOrEqual(0);
+      expect((await prometheus.query("mpanel_agent_streams"))[0]?.value).toBe(1);
+    } finally {
+      await prometheus.stop();
+    }
   });
 
   it("keeps a figure the agent could not measure as null (N/A), never 0, through the roll-ups", async () => {
