@@ -4,7 +4,7 @@ import type { RunningAgent } from "../../agent/src/agent";
 import { registeredRoutes } from "../src/app";
 import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
 
-type Kind = "tenant" | "website" | "cloudpod" | "job" | "server" | "domain" | "certificate";
+type Kind = "tenant" | "website" | "cloudpod" | "job" | "server" | "domain" | "certificate" | "uptime";
 type Ids = Record<Kind, string>;
 /** What each route must answer. `other`: B's owner calling it on A's `id` (or with `body` naming A). */
 type Expected = { public: true } | { id?: Kind; other: number; body?: (a: Ids) => unknown };
@@ -82,6 +82,12 @@ const table: Record<string, Expected> = {
   "GET /api/admin/cloudpods/:id": { id: "cloudpod", other: 404 },
   "DELETE /api/admin/cloudpods/:id": { id: "cloudpod", other: 404 },
   "POST /api/admin/websites": { other: 404, body: (a) => ({ tenantId: a.tenant, domain: "intruder.example.com" }) },
+  "POST /api/admin/websites/:id/uptime-checks": { id: "website", other: 404, body: () => ({}) },
+  "GET /api/admin/uptime-checks": { other: 200 },
+  "GET /api/admin/uptime-checks/:id": { id: "uptime", other: 404 },
+  "GET /api/admin/uptime-checks/:id/results": { id: "uptime", other: 404 },
+  "DELETE /api/admin/uptime-checks/:id": { id: "uptime", other: 404 },
+  "GET /api/admin/alerts": { other: 200 },
   "GET /api/admin/websites": { other: 200 },
   "GET /api/admin/websites/:id": { id: "website", other: 404 },
   "DELETE /api/admin/websites/:id": { id: "website", other: 404 },
@@ -245,7 +251,10 @@ describe("route walker: authentication, CSRF and tenant isolation on every route
     expect(domain.status).toBe(202);
     const certificate = await t.api("POST", "/api/admin/ssl/certificates", { websiteId: site.websiteId });
     expect(certificate.status).toBe(202);
+    const uptime = await t.api("POST", `/api/admin/websites/${site.websiteId}/uptime-checks`, {});
+    expect(uptime.status).toBe(201);
     Object.assign(a, {
+      uptime: String(uptime.body.data?.id),
       tenant: tenantA.id, website: site.websiteId, cloudpod: site.cloudPodId, job: site.jobId, server: agent.nodeId,
       domain: (domain.body.data?.domain as { id: string }).id, certificate: String(certificate.body.data?.certificateId),
     });

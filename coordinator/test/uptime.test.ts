@@ -132,11 +132,14 @@ describe("uptime checks of a website served by a real nginx", () => {
     check = (await t.api("GET", `/api/admin/uptime-checks/${checkId}`)).body.data;
     expect(check).toMatchObject({ status: "down", consecutiveFailures: 2 });
     expect((await t.api("GET", `/api/admin/uptime-checks?status=down`)).body.meta?.total).toBe(1);
+    const alerts = (await t.api("GET", "/api/admin/alerts")).body.data as unknown as Array<{ kind: string; subject: { id: string } }>;
+    expect(alerts.filter((a) => a.kind === "site_down").map((a) => a.subject.id)).toEqual([websiteId]);
 
     await writeFile(join(String(docroot), "health.txt"), "fine again\n");
     expect(await uptime.runDue(at(93))).toBe(1);
     expect((await t.api("GET", `/api/admin/uptime-checks/${checkId}`)).body.data).toMatchObject({ status: "up", consecutiveFailures: 0 });
 
+    expect(((await t.api("GET", "/api/admin/alerts")).body.data as unknown as Array<{ kind: string }>).some((a) => a.kind === "site_down")).toBe(false);
     const actions = (await auditOf(t, checkId)).map((e) => e.action);
     expect(actions).toEqual(["UPTIME_CHECK_CREATED", "SITE_DOWN", "SITE_UP"]);
     const history = await t.api("GET", `/api/admin/uptime-checks/${checkId}/results?pageSize=10`);
