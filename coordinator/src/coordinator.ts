@@ -38,6 +38,7 @@ import { createPrometheusExport } from "./metrics/prometheus";
 import { createMetricsService } from "./metrics/service";
 import { createMetricsStore, type MetricsStore } from "./metrics/store";
 import { startClusterBus, type ClusterBus } from "./cluster/redis-bus";
+import { startNodeRouting } from "./cluster/node-routing";
 import { createInsights } from "./insights/routes";
 import { parseResolvePins } from "./uptime/probe";
 import { createUptimeService, type UptimeService } from "./uptime/service";
@@ -102,6 +103,15 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     retention: { rawMs: config.MPANEL_METRICS_RAW_RETENTION_MS, minuteMs: config.MPANEL_METRICS_MINUTE_RETENTION_MS, hourMs: config.MPANEL_METRICS_HOUR_RETENTION_MS },
   });
   const channels = createNodeChannels();
+  // Several replicas: a node's file and terminal traffic is relayed by the replica holding its stream.
+  const routing = cluster && config.MPANEL_REDIS_URL
+    ? await startNodeRouting({ url: config.MPANEL_REDIS_URL, replicaId: cluster.replicaId, redis: cluster.redis, channels, log }).catch(async (error: unknown) => {
+      dispatcher.close();
+      await cluster?.close();
+      await database.close();
+      throw error;
+    })
+    : null;
   const gateway = await createGateway({
     db, ca, joinTokens, store, results, lastSeen, dispatcher, metrics, channels, log,
     settings: { heartbeatMs: config.MPANEL_HEARTBEAT_MS, leaseMs: config.MPANEL_JOB_LEASE_MS },
@@ -210,6 +220,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       identity.passwordReset.close();
       billing.close();
       await live.stop();
+      await routing?.close();
       await cluster?.close();
       await database.close();
     },
