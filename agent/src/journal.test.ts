@@ -14,11 +14,22 @@ describe("job journal", () => {
   it("remembers finished jobs across restarts and survives a torn last line", async () => {
     dir = await mkdtemp(join(tmpdir(), "journal-"));
     const journal = await JobJournal.open(dir);
-    await journal.record({ jobId: "j1", success: true, resultJson: "{}", errorCode: "", errorMessage: "", retryable: false });
+    await journal.record({ jobId: "j1", attempt: 1, success: true, resultJson: "{}", errorCode: "", errorMessage: "", retryable: false });
     await appendFile(join(dir, "job-journal.jsonl"), '{"jobId":"j2","succ');
     const reopened = await JobJournal.open(dir);
-    expect(reopened.get("j1")?.success).toBe(true);
-    expect(reopened.get("j2")).toBeUndefined();
+    expect(reopened.replayFor("j1", 1)?.success).toBe(true);
+    expect(reopened.replayFor("j1", 2)?.success, "a success answers every later delivery").toBe(true);
+    expect(reopened.replayFor("j2", 1)).toBeUndefined();
+  });
+
+  it("replays a failure to the attempt that failed, and lets a retry run", async () => {
+    dir = await mkdtemp(join(tmpdir(), "journal-"));
+    const journal = await JobJournal.open(dir);
+    await journal.record({ jobId: "j3", attempt: 1, success: false, resultJson: "", errorCode: "handler_error", errorMessage: "user in use", retryable: true });
+    const reopened = await JobJournal.open(dir);
+    expect(reopened.replayFor("j3", 1)).toMatchObject({ success: false, errorCode: "handler_error" });
+    expect(reopened.replayFor("j3", 1)).not.toHaveProperty("attempt");
+    expect(reopened.replayFor("j3", 2)).toBeUndefined();
   });
 });
 

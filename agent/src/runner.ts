@@ -4,7 +4,7 @@ import type { AgentConfig } from "./config";
 import type { AgentServices } from "./services";
 import { JobError, parsePayload, type JobContext } from "./jobs/define";
 import { handlers } from "./jobs/index";
-import type { JobJournal, JournalEntry } from "./journal";
+import type { JobJournal, JournalRecord } from "./journal";
 
 /** How the runner talks back: job log lines and final results (the session queues them while disconnected). */
 export interface RunnerOutput {
@@ -17,7 +17,8 @@ function isJobType(type: string): type is JobType {
 }
 
 /**
- * Runs assigned jobs: answers a re-delivered job from the journal without running it again,
+ * Runs assigned jobs: answers a re-delivered job from the journal without running it again
+ * (a retry after a failed attempt runs again),
  * validates the payload, runs the handler with an abort signal, journals the outcome and
  * reports it. Failures are classified once: JobError carries its own `retryable`; anything
  * unexpected is retryable.
@@ -40,7 +41,7 @@ export class JobRunner {
   async run(assignment: JobAssignment): Promise<void> {
     const { jobId } = assignment;
     const log = this.deps.log.child({ jobId, type: assignment.type, attempt: assignment.attempt });
-    const known = this.deps.journal.get(jobId);
+    const known = this.deps.journal.replayFor(jobId, assignment.attempt);
     if (known) {
       log.info("job already finished; replaying its result");
       this.deps.output.result(create(JobResultSchema, known));
@@ -63,7 +64,7 @@ export class JobRunner {
         restart = true;
       },
     };
-    let entry: JournalEntry;
+    let entry: JournalRecord;
     log.info("job started");
     try {
       if (!isJobType(assignment.type)) throw new JobError("unknown_type", `this agent has no handler for ${assignment.type}`, false);
@@ -71,17 +72,18 @@ export class JobRunner {
       const payload = parsePayload(type, assignment.payloadJson);
       const handler = handlers[type] as { run(p: typeof payload, c: JobContext): Promise<unknown> };
       const result = await handler.run(payload, ctx);
-      entry = { jobId, success: true, resultJson: JSON.stringify(result ?? null), errorCode: "", errorMessage: "", retryable: false };
+      entry = { jobId, attempt: assignment.attempt, success: true, resultJson: JSON.stringify(result ?? null), errorCode: "", errorMessage: "", retryable: false };
       log.info("job succeeded");
     } catch (error) {
       const jobError = error instanceof JobError ? error : new JobError("handler_error", (error as Error).message ?? String(error), true, { cause: error });
-      entry = { jobId, success: false, resultJson: "", errorCode: jobError.code, errorMessage: jobError.message, retryable: jobError.retryable };
+      entry = { jobId, attempt: assignment.attempt, success: false, resultJson: "", errorCode: jobError.code, errorMessage: jobError.message, retryable: jobError.retryable };
       log.warn({ err: error, code: jobError.code, retryable: jobError.retryable }, "job failed");
     } finally {
       this.running.delete(jobId);
     }
     await this.deps.journal.record(entry).catch((error: unknown) => log.error({ err: error }, "journal write failed"));
-    this.deps.output.result(create(JobResultSchema, entry));
+    const { attempt: _attempt, ...result } = entry;
+    this.deps.output.result(create(JobResultSchema, result));
     if (restart && entry.success) this.deps.restart();
   }
 
