@@ -58,17 +58,15 @@ describe("a node reached through the replica that does not hold its stream", () 
     ws.binaryType = "arraybuffer";
     const decoder = new TextDecoder();
     let printed = "";
-    // Keystrokes are read once the shell is attached: wait for its first output (the prompt) before typing.
-    let prompted: () => void = () => undefined;
-    const prompt = new Promise<void>((resolve) => (prompted = resolve));
+    // Keystrokes are sent as soon as the socket is open, before the shell exists: the coordinator keeps them until it does.
+    const opened = new Promise<void>((resolve) => ws.addEventListener("open", () => resolve()));
     ws.addEventListener("error", () => undefined);
     ws.addEventListener("message", (e) => {
       printed += typeof e.data === "string" ? e.data : decoder.decode(e.data as ArrayBuffer, { stream: true });
-      prompted();
     });
     return {
       output: () => printed,
-      type: (text) => void prompt.then(() => ws.send(new TextEncoder().encode(text))),
+      type: (text) => void opened.then(() => ws.send(new TextEncoder().encode(text))),
       closed: new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason }))),
       close: () => ws.close(),
     };

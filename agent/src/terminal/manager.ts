@@ -16,6 +16,8 @@ const WINDOW_BYTES = 256 * 1024;
 const DEFAULT_IDLE_MS = 15 * 60_000;
 /** Terminal sizes accepted (columns and rows), as xterm.js allows. */
 const MAX_CELLS = 1000;
+/** Input that arrives while the shell is being started (bytes) is kept for it; more is dropped. */
+const EARLY_INPUT_BYTES = 64 * 1024;
 
 /** One running shell and its flow-control counters (bytes sent / acknowledged). */
 interface Shell {
@@ -39,9 +41,13 @@ const clampSize = (n: number, fallback: number): number => (n >= 1 && n <= MAX_C
  * the pty is paused, so a flood (`yes`) is held back by the browser's pace. Input and resize
  * restart the idle timer; after `idle_timeout_ms` without input the shell is killed. Every end
  * sends one `TerminalExit` with reason "exited", "idle", "closed" or "failed: <message>".
+ * Input that arrives while the shell starts (up to 64 KiB) is written to it once it runs, and a
+ * close that arrives then ends it as soon as it exists.
  */
 export function startTerminals(deps: { config: AgentConfig; session: AgentSession; log: Logger }): { stop(): void } {
   const shells = new Map<string, Shell>();
+  /** Sessions whose shell is starting: the input that came meanwhile, and whether they were closed. */
+  const starting = new Map<string, { input: Buffer[]; bytes: number; closed: boolean }>();
 
   const exit = (sessionId: string, exitCode: number, reason: string): void => {
     deps.session.sendLive({ case: "terminalExit", value: { sessionId, exitCode, reason } });
@@ -64,10 +70,21 @@ export function startTerminals(deps: { config: AgentConfig; session: AgentSessio
   };
 
   async function open(msg: TerminalOpen): Promise<void> {
+    if (shells.has(msg.sessionId) || starting.has(msg.sessionId)) return;
+    const early = { input: [] as Buffer[], bytes: 0, closed: false };
+    starting.set(msg.sessionId, early);
+    try {
+      await start(msg, early);
+    } finally {
+      starting.delete(msg.sessionId);
+    }
+  }
+
+  async function start(msg: TerminalOpen, early: { input: Buffer[]; closed: boolean }): Promise<void> {
     const user = SystemUser.safeParse(msg.systemUser);
     const account = user.success ? await lookupSystemUser(user.data) : null;
     if (!account || account.uid === 0 || account.gid === 0) return exit(msg.sessionId, -1, `failed: no CloudPod user ${msg.systemUser} on this node`);
-    if (shells.has(msg.sessionId)) return;
+    if (early.closed) return exit(msg.sessionId, -1, "closed");
     const home = podRoot(deps.config, account.name);
     const pty = spawn(SHELL, ["-l"], {
       name: "xterm-256color", cols: clampSize(msg.cols, 80), rows: clampSize(msg.rows, 24), cwd: home, uid: account.uid, gid: account.gid,
@@ -93,6 +110,7 @@ export function startTerminals(deps: { config: AgentConfig; session: AgentSessio
       shells.delete(msg.sessionId);
       exit(msg.sessionId, exitCode, "exited");
     });
+    for (const data of early.input) pty.write(data.toString("utf8"));
     deps.log.info({ sessionId: msg.sessionId, systemUser: account.name }, "terminal opened");
   }
 
@@ -108,6 +126,11 @@ export function startTerminals(deps: { config: AgentConfig; session: AgentSessio
           return;
         case "terminalInput": {
           const shell = shells.get(msg.value.sessionId);
+          const early = starting.get(msg.value.sessionId);
+          if (!shell && early && early.bytes + msg.value.data.length <= EARLY_INPUT_BYTES) {
+            early.input.push(Buffer.from(msg.value.data));
+            early.bytes += msg.value.data.length;
+          }
           if (!shell) return;
           touch(msg.value.sessionId, shell);
           shell.pty.write(Buffer.from(msg.value.data).toString("utf8"));
@@ -129,9 +152,12 @@ export function startTerminals(deps: { config: AgentConfig; session: AgentSessio
           }
           return;
         }
-        case "terminalClose":
+        case "terminalClose": {
+          const early = starting.get(msg.value.sessionId);
+          if (early) early.closed = true;
           end(msg.value.sessionId, "closed");
           return;
+        }
         default:
       }
     },

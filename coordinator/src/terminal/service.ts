@@ -30,6 +30,8 @@ export interface TerminalLimits {
 }
 
 const DEFAULT_LIMITS: TerminalLimits = { maxPerTenant: 5, idleTimeoutMs: 15 * 60_000, recheckMs: 1000 };
+/** Bytes of browser input kept while the session is being set up (typed before the shell exists); more is dropped. */
+const EARLY_INPUT_BYTES = 64 * 1024;
 const OPEN = 1;
 /** Close codes (RFC 6455 section 7.4: 4000-4999 are the application's). */
 export const TERMINAL_CLOSE = { exited: 1000, tooMany: 1013, forbidden: 4403, notFound: 4404, unavailable: 4503 } as const;
@@ -81,6 +83,15 @@ export function createTerminalService(deps: { db: Database; channels: NodeChanne
       let closedEarly = false;
       socket.on("close", () => {
         closedEarly = true;
+      });
+      // Frames sent while the CloudPod is looked up are kept (up to EARLY_INPUT_BYTES) and handled once the shell is open.
+      const early: Array<{ data: Buffer; isBinary: boolean }> = [];
+      let earlyBytes = 0;
+      let onMessage: ((data: Buffer, isBinary: boolean) => void) | null = null;
+      socket.on("message", (data, isBinary) => {
+        if (onMessage) return onMessage(data, isBinary);
+        earlyBytes += data.length;
+        if (earlyBytes <= EARLY_INPUT_BYTES) early.push({ data, isBinary });
       });
       let pod: Awaited<ReturnType<typeof podFor>>;
       try {
@@ -138,7 +149,7 @@ export function createTerminalService(deps: { db: Database; channels: NodeChanne
         finish("the CloudPod's node is not connected", TERMINAL_CLOSE.unavailable);
         return;
       }
-      socket.on("message", (data, isBinary) => {
+      onMessage = (data, isBinary) => {
         if (isBinary) {
           deps.channels.toTerminal(sessionId, { case: "terminalInput", value: { sessionId, data } });
           return;
@@ -151,7 +162,8 @@ export function createTerminalService(deps: { db: Database; channels: NodeChanne
         }
         const control = ControlMessage.safeParse(parsed);
         if (control.success) deps.channels.toTerminal(sessionId, { case: "terminalResize", value: { sessionId, cols: control.data.cols, rows: control.data.rows } });
-      });
+      };
+      for (const frame of early.splice(0)) onMessage(frame.data, frame.isBinary);
       socket.on("close", () => finish("closed by the browser", TERMINAL_CLOSE.exited));
       recheck = setInterval(() => {
         revokedBecause(token, requestId, pod.id).then((why) => {
