@@ -14,7 +14,11 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-async function runningEmbeddedUrl(dataDir: string, port: number): Promise<string | null> {
+/**
+ * The URL of the embedded PostgreSQL in `dataDir` when a process (the running coordinator)
+ * has it up on 127.0.0.1:`port`, else null. Never starts it.
+ */
+export async function runningEmbeddedUrl(dataDir: string, port: number): Promise<string | null> {
   try {
     const pid = Number((await readFile(join(dataDir, "pg", "postmaster.pid"), "utf8")).split("\n")[0]);
     process.kill(pid, 0);

@@ -23,7 +23,7 @@ export const ServerPatch = z.strictObject({
 const serverFields = {
   id: true, hostname: true, roles: true, status: true, agentVersion: true, capabilities: true,
   region: true, publicIpv4: true, publicIpv6: true,
-  maxSites: true, certNotAfter: true, lastSeenAt: true, revokedAt: true, createdAt: true,
+  maxSites: true, certNotAfter: true, lastSeenAt: true, revokedAt: true, drainedAt: true, createdAt: true,
 } as const;
 
 /** Nodes (servers running an agent): list with status, get, revoke. Platform staff only. */
