@@ -9,6 +9,8 @@ import type {
   ApiKey, ApiKeyBody, ApiKeyCreated, AuditEvent, Invoice, InvoiceDetail, LoginAnswer, ManualPaymentBody, PasswordChangeBody,
   PaymentRecorded, Product, ProductBody, PulseFigures, SessionRow, Subscription, TotpConfirmed, TotpEnrollment, UserRow,
 } from "./types";
+import type { FileListing, FileSpace, FileText } from "./types";
+import type { Alert, Backup, BackupPolicy, BackupPolicyBody, BackupRestoreStarted, BackupRunStarted, UptimeCheck, UptimeCheckBody, UptimeCheckDetail, UptimeResult } from "./types";
 
 /** An API error: HTTP status, the API's `error` code, its message and the fields it refused. */
 export class ApiError extends Error {
@@ -31,14 +33,15 @@ export function setUnauthenticatedHandler(handler: () => void): void {
 }
 
 /** The CSRF token the coordinator set beside the session cookie (double submit). */
-function csrfToken(): string {
+export function csrfToken(): string {
   const match = /(?:^|;\s*)mpanel_csrf=([^;]+)/.exec(document.cookie);
   return match?.[1] ? decodeURIComponent(match[1]) : "";
 }
 
 type Query = Record<string, string | number | undefined>;
 
-function withQuery(path: string, query: Query = {}): string {
+/** `path` with `query` as its search string (empty and undefined values left out). */
+export function withQuery(path: string, query: Query = {}): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== "") params.set(key, String(value));
   const text = params.toString();
@@ -69,6 +72,9 @@ const list = <T>(path: string) => (query: Query = {}) => get<Paged<T>>(path, que
 
 /** Query of the list routes: page, pageSize and each route's filters. */
 export type ListQuery = Query;
+
+/** `/api/admin/cloudpods/:id/files` plus `suffix`: the file manager's routes. */
+const filesPath = (id: string, suffix = "") => `/api/admin/cloudpods/${encodeURIComponent(id)}/files${suffix}`;
 
 /** The coordinator's HTTP API, one typed function per route the panel uses. */
 export const api = {
@@ -151,4 +157,43 @@ export const api = {
 
   jobs: list<Job>("/api/admin/jobs"),
   job: (id: string) => data(get<{ data: JobDetail }>(`/api/admin/jobs/${id}`)),
+
+  cloudPod: (id: string) => data(get<{ data: CloudPod }>(`/api/admin/cloudpods/${id}`)),
+  backups: list<Backup>("/api/admin/backups"),
+  backupPolicy: (cloudPodId: string) => data(get<{ data: BackupPolicy | null }>(`/api/admin/hosting/cloudpods/${cloudPodId}/backup-policy`)),
+  setBackupPolicy: (cloudPodId: string, body: BackupPolicyBody) => data(call<{ data: BackupPolicy }>("PUT", `/api/admin/hosting/cloudpods/${cloudPodId}/backup-policy`, body)),
+  backUpNow: (cloudPodId: string) => data(call<{ data: BackupRunStarted }>("POST", `/api/admin/hosting/cloudpods/${cloudPodId}/backups`, {})),
+  /** Restores a succeeded backup over the CloudPod's files or the database (a job). */
+  restoreBackup: (id: string) => data(call<{ data: BackupRestoreStarted }>("POST", `/api/admin/backups/${id}/restore`)),
+  uptimeChecks: list<UptimeCheck>("/api/admin/uptime-checks"),
+  uptimeCheck: (id: string) => data(get<{ data: UptimeCheckDetail }>(`/api/admin/uptime-checks/${id}`)),
+  uptimeResults: (id: string, query: ListQuery = {}) => get<Paged<UptimeResult>>(`/api/admin/uptime-checks/${id}/results`, query),
+  createUptimeCheck: (websiteId: string, body: UptimeCheckBody) => data(call<{ data: UptimeCheck }>("POST", `/api/admin/websites/${websiteId}/uptime-checks`, body)),
+  deleteUptimeCheck: (id: string) => call<unknown>("DELETE", `/api/admin/uptime-checks/${id}`),
+  alerts: () => data(get<{ data: Alert[] }>("/api/admin/alerts")),
+  /** One sorted page of a CloudPod directory (`path` relative to its root, "" is the root). */
+  files: (id: string, query: { path: string; page: number; pageSize: number; sort: string; order: string }) =>
+    data(get<{ data: FileListing }>(filesPath(id), query)),
+  fileText: (id: string, path: string) => data(get<{ data: FileText }>(filesPath(id, "/content"), { path })),
+  saveFileText: (id: string, path: string, content: string) => data(call<{ data: { size: number } }>("PUT", filesPath(id, "/content"), { path, content })),
+  makeFolder: (id: string, path: string) => call<unknown>("POST", filesPath(id, "/mkdir"), { path }),
+  /** Renames or moves (`to` is a path from the root); refuses to replace an existing entry. */
+  renameFile: (id: string, from: string, to: string) => call<unknown>("POST", filesPath(id, "/rename"), { from, to }),
+  copyFile: (id: string, from: string, to: string) => data(call<{ data: { copied: number; skipped: number } }>("POST", filesPath(id, "/copy"), { from, to })),
+  /** Deletes a file or a whole directory tree. */
+  deleteFile: (id: string, path: string) => data(call<{ data: { removed: number } }>("POST", filesPath(id, "/delete"), { path })),
+  /** Sets permission bits (`mode` 0-0o777). */
+  chmodFile: (id: string, path: string, mode: number) => call<unknown>("POST", filesPath(id, "/chmod"), { path, mode }),
+  fileSpace: (id: string) => data(get<{ data: FileSpace }>(filesPath(id, "/space"))),
+  /** Bytes the node holds of an interrupted upload (0 when none): resume from there. */
+  uploadStatus: (id: string, path: string, uploadId: string) => data(get<{ data: { received: number } }>(filesPath(id, "/upload"), { path, uploadId })),
+  /** Where one upload request goes (`PUT`, the file's bytes from `offset` as application/octet-stream). */
+  uploadUrl: (id: string, query: { path: string; uploadId: string; offset: number; size: number }) => withQuery(filesPath(id, "/upload"), query),
+  /** Where a file downloads (a plain link: the session cookie authenticates it). */
+  downloadUrl: (id: string, path: string) => withQuery(filesPath(id, "/download"), { path }),
+  /** Packs `paths` into the archive `destination` (a job). */
+  archiveFiles: (id: string, body: { paths: string[]; destination: string; format: "tar.gz" | "zip" }) =>
+    data(call<{ data: { jobId: string } }>("POST", filesPath(id, "/archive"), body)),
+  /** Unpacks the archive at `path` into the directory `destination` (a job). */
+  extractArchive: (id: string, body: { path: string; destination: string }) => data(call<{ data: { jobId: string } }>("POST", filesPath(id, "/extract"), body)),
 };

@@ -5,10 +5,12 @@ import { AccountPage } from "./pages/account";
 import { ApiKeysPage } from "./pages/api-keys";
 import { AuditPage } from "./pages/audit";
 import { InvoicePage, InvoicesPage, ProductsPage, SubscriptionsPage } from "./pages/billing";
+import { BackupsPage } from "./pages/backups";
 import { AdminDashboard, ClientOverview } from "./pages/dashboard";
 import { DatabasePage, DatabasesPage } from "./pages/databases";
 import { DomainPage, DomainsPage } from "./pages/domains";
 import { EmailPage } from "./pages/email";
+import { FileEditorPage, FilesPage } from "./pages/files";
 import { JobPage, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
 import { ServerPage } from "./pages/server";
@@ -37,12 +39,15 @@ const routes: Route[] = [
   { path: "/sites", page: SitesPage, nav: "Sites" },
   { path: "/sites/:id", page: SitePage },
   { path: "/cloudpods/:id/terminal", page: TerminalPage },
+  { path: "/cloudpods/:id/files", page: FilesPage },
+  { path: "/cloudpods/:id/files/edit", page: FileEditorPage },
   { path: "/domains", page: DomainsPage, nav: "Domains & DNS" },
   { path: "/domains/:id", page: DomainPage },
   { path: "/email", page: EmailPage, nav: "Email" },
   { path: "/databases", page: DatabasesPage, nav: "Databases" },
   { path: "/databases/:id", page: DatabasePage },
   { path: "/ssl", page: SslPage, nav: "SSL" },
+  { path: "/backups", page: BackupsPage, nav: "Backups" },
   { path: "/jobs", page: JobsPage, nav: "Jobs" },
   { path: "/jobs/:id", page: JobPage },
   { path: "/users", page: UsersPage, nav: "Users", adminOnly: true },

@@ -24,6 +24,10 @@ import type { EnrollmentInfo, LiveEvent, MetricPoint } from "../../coordinator/s
 import type { MetricsService } from "../../coordinator/src/metrics/service";
 import type { CertificateInput, TlsService } from "../../coordinator/src/tls/service";
 import type { TenantInput, TenantService } from "../../coordinator/src/tenants/service";
+import type { FileService } from "../../coordinator/src/files/service";
+import type { BackupPolicyInput, BackupService } from "../../coordinator/src/backups/service";
+import type { UptimeCheckInput, UptimeService } from "../../coordinator/src/uptime/service";
+import type { Alert as AlertShape } from "../../coordinator/src/insights/alerts";
 
 /** What JSON makes of a value: dates become ISO strings, bigints strings (the API serializes both so). */
 export type Json<T> = T extends Date ? string
@@ -107,6 +111,14 @@ export type Invoice = Row<BillingService["listInvoices"]>;
 export type InvoiceDetail = Result<BillingService["getInvoice"]>;
 export type PaymentRecorded = Result<BillingService["recordPayment"]>;
 export type { LiveEvent };
+/** One page of a CloudPod directory (`entries`, the directory's `total`, `page`, `pageSize`). */
+export type FileListing = Result<FileService["list"]>;
+export type FileEntry = FileListing["entries"][number];
+export type FileText = Result<FileService["readText"]>;
+/** Free and total bytes of the CloudPod's file system. */
+export type FileSpace = Result<FileService["space"]>;
+/** Bytes an upload has on the node; `complete` once the file is in place. */
+export type UploadProgress = Result<FileService["upload"]>;
 
 /** Request bodies, as the API accepts them (defaults may be left out). */
 export type TenantBody = z.input<typeof TenantInput>;
@@ -124,3 +136,19 @@ export type PasswordChangeBody = z.input<typeof PasswordChangeInput>;
 export type ApiKeyBody = z.input<typeof ApiKeyInput>;
 export type ProductBody = z.input<typeof ProductInput>;
 export type ManualPaymentBody = z.input<typeof ManualPaymentInput>;
+
+/** Backups (`/api/admin/backups`, `.../cloudpods/:id/backup-policy`). */
+export type Backup = Row<BackupService["list"]>;
+export type BackupPolicy = NonNullable<Result<BackupService["getPolicy"]>>;
+export type BackupPolicyBody = z.input<typeof BackupPolicyInput>;
+export type BackupRestoreStarted = Result<BackupService["restore"]>;
+export type BackupRunStarted = Result<BackupService["runNow"]>;
+
+/** Uptime checks of a website and their probes. */
+export type UptimeCheck = Row<UptimeService["list"]>;
+export type UptimeCheckDetail = Result<UptimeService["get"]>;
+export type UptimeResult = Row<UptimeService["results"]>;
+export type UptimeCheckBody = z.input<typeof UptimeCheckInput>;
+
+/** `GET /api/admin/alerts`: what is wrong now. */
+export type Alert = Json<AlertShape>;

@@ -176,8 +176,8 @@ export function FormError({ form }: { form: FormState }) {
 
 /** A status as a coloured badge (`data-status` carries the raw value). */
 export function Badge({ status }: { status: string }) {
-  const tone = /^(succeeded|active|running|online|issued|paid)$/.test(status) ? "ok"
-    : /^(failed|error|offline|revoked|suspended|canceled|void|locked)$/.test(status) ? "bad" : "busy";
+  const tone = /^(succeeded|active|running|online|issued|paid|up)$/.test(status) ? "ok"
+    : /^(failed|error|offline|revoked|suspended|canceled|void|locked|down|critical)$/.test(status) ? "bad" : "busy";
   return <span className={`badge badge-${tone}`} data-status={status}>{status}</span>;
 }
 

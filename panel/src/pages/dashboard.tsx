@@ -3,8 +3,8 @@ import { useResource } from "../hooks";
 import { formatMoney } from "../money";
 import { Link } from "../router";
 import { useArea } from "../session";
-import type { PulseFigures } from "../types";
-import { Empty, PageHeader, When } from "../ui";
+import type { Alert, PulseFigures } from "../types";
+import { Badge, Empty, PageHeader, When } from "../ui";
 import { useReloadOnLive } from "./common";
 import { JobTable, liveJobs, type JobSummary } from "./jobs";
 
@@ -42,6 +42,37 @@ function mrrText(mrr: PulseFigures["mrr"]): string {
 function delayText(ms: number | null): string {
   if (ms === null) return "—";
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Where the panel shows an alert's subject. */
+function alertLink(base: string, alert: Alert): string {
+  const { type, id } = alert.subject;
+  if (type === "server") return `${base}/servers/${id}`;
+  if (type === "website") return `${base}/sites/${id}`;
+  if (type === "cloud_pod") return `${base}/backups?cloudPodId=${id}`;
+  return `${base}/ssl`;
+}
+
+/** What is wrong now (nodes, daemons, sites, backups, certificates), reloaded on live changes; a calm line when nothing is. */
+function Alerts() {
+  const { base } = useArea();
+  const alerts = useResource(() => api.alerts(), "alerts");
+  useReloadOnLive(alerts.reload);
+  return (
+    <section aria-labelledby="alerts">
+      <h2 id="alerts">Alerts</h2>
+      {alerts.error && <p className="form-error" role="alert">{alerts.error}</p>}
+      {alerts.data && (alerts.data.length === 0 ? <p className="muted" data-alerts="none">Nothing needs attention.</p> : (
+        <ul className="plain">
+          {alerts.data.map((a) => (
+            <li key={`${a.kind}:${a.subject.id}:${a.detail}`} data-alert={a.kind}>
+              <Badge status={a.severity} /> <Link to={alertLink(base, a)}>{a.subject.name}</Link> {a.detail} <span className="muted">since <When at={a.since} /></span>
+            </li>
+          ))}
+        </ul>
+      ))}
+    </section>
+  );
 }
 
 function RecentAudit() {
@@ -97,6 +128,7 @@ export function AdminDashboard() {
         <Figure label="Failed jobs (24 h)" value={f?.pulse.jobs.failed24h} to="/admin/jobs?status=failed" />
         <Figure label="Average queue delay (24 h)" value={f ? delayText(f.pulse.jobs.avgQueueDelayMs) : undefined} to="/admin/jobs" />
       </div>
+      <Alerts />
       <RecentJobs />
       <RecentAudit />
     </>
@@ -125,6 +157,7 @@ export function ClientOverview() {
         <Figure label="Domains" value={o?.counts.domains} to="/client/domains" />
         <Figure label="Jobs in progress" value={o ? o.counts.pending + o.counts.running : undefined} to="/client/jobs" />
       </div>
+      <Alerts />
       <RecentJobs />
     </>
   );

@@ -88,7 +88,8 @@ export function JobsPage() {
   );
 }
 
-function liveJob(job: JobDetail, message: LiveMessage): JobDetail {
+/** Applies a live change to one job: its new status, or a log line it has not shown yet. */
+export function liveJob(job: JobDetail, message: LiveMessage): JobDetail {
   if (message.kind === "job" && message.id === job.id) return { ...job, status: message.status, attempts: message.attempts, errorCode: message.errorCode };
   if (message.kind === "job_event" && message.jobId === job.id && !job.events.some((e) => e.id === message.id)) {
     return { ...job, events: [...job.events, { id: message.id, jobId: message.jobId, at: message.at, level: message.level, message: message.message, progress: message.progress }] };

@@ -5,6 +5,7 @@ import { Link, navigate } from "../router";
 import { useArea } from "../session";
 import { Badge, CheckField, Empty, FormError, Pending, PageHeader, SelectField, TextField, useConfirm, useForm, useToast, When } from "../ui";
 import { CreatePanel, useReloadOnLive, useTenantChoice } from "./common";
+import { UptimeSection } from "./uptime";
 
 const RUNTIMES = [{ value: "php", label: "PHP" }, { value: "static", label: "Static files" }];
 
@@ -120,7 +121,7 @@ export function SitesPage() {
                       <td>{p.name}</td>
                       <td><Badge status={p.status} /></td>
                       <td><code>{p.systemUser}</code></td>
-                      <td>{p.status === "active" && <Link to={`${base}/cloudpods/${p.id}/terminal`}>Terminal</Link>}{" "}{kind === "admin" && (p.status === "suspended"
+                      <td>{p.status !== "provisioning" && p.status !== "deleting" && <Link to={`${base}/cloudpods/${p.id}/files`}>Files</Link>}{" "}{(p.status === "running" || p.status === "active") && <Link to={`${base}/cloudpods/${p.id}/terminal`}>Terminal</Link>}{" "}{kind === "admin" && (p.status === "suspended"
                         ? <button type="button" onClick={() => void suspend(p, false)}>Unsuspend</button>
                         : <button type="button" className="danger-quiet" onClick={() => void suspend(p, true)}>Suspend</button>)}</td>
                     </tr>
@@ -167,7 +168,8 @@ export function SitePage({ params }: { params: Record<string, string> }) {
         <dt>System user</dt><dd><code>{s.cloudPod.systemUser}</code></dd>
         <dt>Created</dt><dd><When at={s.createdAt} /></dd>
       </dl>
-      <p><Link to={`${base}/jobs`}>Jobs</Link></p>
+      <p><Link to={`${base}/jobs`}>Jobs</Link> · <Link to={`${base}/backups?cloudPodId=${s.cloudPod.id}`}>Backups</Link></p>
+      <UptimeSection websiteId={s.id} />
     </>
   );
 }
