@@ -18,7 +18,11 @@
 #   --no-start           enable the unit (systemctl --root enablement) but do not start it
 #   --node PATH          a Node 24 binary to use instead of looking for or installing one
 #   --insecure-http      allow an http:// --url (tests on loopback only)
-#   --uninstall          stop and remove the agent (unit, bundle, config); --purge also removes
+#   --backup-ssh-key F   the private key (OpenSSH, no passphrase) this node logs in to an SFTP
+#                        backup host with; copied to <state>/backup/sftp-key (mode 0600). The
+#                        host itself goes in agent.json: backup.repository.sftp {host, port, user,
+#                        path, hostKeys}
+#   --uninstall          stop and remove the agent (unit, every bundle version, config); --purge also removes
 #                        its state (key, certificate, job journal): the node must enroll again
 #
 # Re-running is safe: files are replaced, an existing config keeps the operator's edits, an
@@ -29,7 +33,7 @@ DEFAULT_URL='@@MPANEL_URL@@'
 DEFAULT_COORDINATOR='@@MPANEL_COORDINATOR@@'
 BUNDLE_SHA256='@@MPANEL_BUNDLE_SHA256@@'
 
-TOKEN="" CA_HASH="" ROLES="web" COORDINATOR="" URL="" ROOT="/" NO_START=0 NODE_BIN="" INSECURE=0 UNINSTALL=0 PURGE=0
+TOKEN="" CA_HASH="" ROLES="web" COORDINATOR="" URL="" ROOT="/" NO_START=0 NODE_BIN="" INSECURE=0 UNINSTALL=0 PURGE=0 BACKUP_SSH_KEY=""
 
 fail() {
   # fail WHAT WHAT_TO_DO
@@ -52,7 +56,8 @@ while [[ $# -gt 0 ]]; do
     --insecure-http) INSECURE=1; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]:-/dev/null}" 2>/dev/null || true; exit 0 ;;
+    --backup-ssh-key) BACKUP_SSH_KEY=${2:-}; shift 2 ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]:-/dev/null}" 2>/dev/null || true; exit 0 ;;
     *) fail "unknown option: $1" "run with --help for the options" ;;
   esac
 done
@@ -79,7 +84,7 @@ running_systemd() { [[ $FAKE_ROOT -eq 0 && -d /run/systemd/system ]]; }
 if [[ $UNINSTALL -eq 1 ]]; then
   if running_systemd; then systemctl disable --now mpanel-agent.service >/dev/null 2>&1 || true
   else systemctl_root disable mpanel-agent.service >/dev/null 2>&1 || true; fi
-  rm -rf "$UNIT_DIR/mpanel-agent.service" "$UNIT_DIR/mpanel-agent.service.d" "$OPT/agent" "$CONFIG" "$CACHE_DIR"
+  rm -rf "$UNIT_DIR/mpanel-agent.service" "$UNIT_DIR/mpanel-agent.service.d" "$OPT/agent" "$OPT/agent.new" "$OPT/versions" "$CONFIG" "$CACHE_DIR"
   running_systemd && systemctl daemon-reload || true
   if [[ $PURGE -eq 1 ]]; then
     rm -rf "$STATE_DIR"
@@ -113,9 +118,18 @@ if [[ $URL == http://* && $INSECURE -eq 0 ]]; then
 fi
 [[ -z $CA_HASH || $CA_HASH =~ ^sha256:[0-9a-f]{64}$ ]] \
   || fail "bad --ca-hash '$CA_HASH' (expected sha256: and 64 lowercase hex digits)" "copy it from the panel or run 'cli.ts ca-hash' on the coordinator"
+if [[ -n $BACKUP_SSH_KEY ]]; then
+  [[ -f $BACKUP_SSH_KEY && -r $BACKUP_SSH_KEY ]] || fail "--backup-ssh-key: cannot read '$BACKUP_SSH_KEY'" "pass the path of the private key file"
+  command -v ssh-keygen >/dev/null 2>&1 || fail "--backup-ssh-key: OpenSSH's client is not installed (restic's SFTP backend runs ssh)" "apt-get install openssh-client, then re-run"
+  # ssh-keygen derives the public key only from a valid private key; -P '' refuses a passphrase
+  # (the agent runs ssh in batch mode: nobody could type it).
+  ssh-keygen -y -P '' -f "$BACKUP_SSH_KEY" >/dev/null 2>&1 \
+    || fail "--backup-ssh-key: '$BACKUP_SSH_KEY' is not an OpenSSH private key without a passphrase" "make one with: ssh-keygen -t ed25519 -N '' -f backup-key, and authorize backup-key.pub on the backup host"
+fi
 
 # 3. Debian packages of the roles (skipped in a fake root: nothing can be installed there).
 packages=(ca-certificates curl restic)
+[[ -z $BACKUP_SSH_KEY ]] || packages+=(openssh-client)
 for role in "${ROLE_LIST[@]}"; do
   case $role in
     web) packages+=(nginx php8.2-fpm) ;;
@@ -183,13 +197,24 @@ if ! placeholder "$BUNDLE_SHA256"; then
     || fail "the downloaded bundle's SHA-256 does not match this script's" "download this script again (the coordinator may have been upgraded meanwhile) and re-run"
 fi
 tar -xzf "$work/agent.tar.gz" -C "$work" || fail "the bundle is not a valid tar.gz" "download this script again and re-run"
-mkdir -p "$OPT"
-rm -rf "$OPT/agent.new"
-mv "$work/mpanel-agent" "$OPT/agent.new"
-rm -rf "$OPT/agent.old"
-[[ ! -d $OPT/agent ]] || mv "$OPT/agent" "$OPT/agent.old"
-mv "$OPT/agent.new" "$OPT/agent"
-rm -rf "$OPT/agent.old"
+VERSION=$("$NODE" -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version' "$work/mpanel-agent/package.json" 2>/dev/null || true)
+[[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]{1,40})?$ ]] \
+  || fail "the bundle names no valid version in mpanel-agent/package.json (got '$VERSION')" "download this script again and re-run"
+# The layout UPGRADE_AGENT keeps (agent/src/jobs/upgrade.ts): each version in versions/<version>/,
+# and the link `agent` (what the unit runs) pointing at one, swapped by rename(2). Re-installing
+# the running version replaces its directory; other versions stay for a manual rollback.
+mkdir -p "$OPT/versions"
+rm -rf "$OPT/versions/.install-$VERSION" "$OPT/versions/.old-$VERSION" "$OPT/agent.new"
+mv "$work/mpanel-agent" "$OPT/versions/.install-$VERSION"
+[[ ! -e $OPT/versions/$VERSION ]] || mv "$OPT/versions/$VERSION" "$OPT/versions/.old-$VERSION"
+mv "$OPT/versions/.install-$VERSION" "$OPT/versions/$VERSION"
+rm -rf "$OPT/versions/.old-$VERSION"
+# An install from before this layout left `agent` as a plain directory: a link cannot be renamed
+# over it, so it goes first.
+if [[ -d $OPT/agent && ! -L $OPT/agent ]]; then rm -rf "$OPT/agent"; fi
+ln -sfn "versions/$VERSION" "$OPT/agent.new"
+mv -fT "$OPT/agent.new" "$OPT/agent"
+say "agent $VERSION installed in $OPT/versions/$VERSION ($OPT/agent links to it)"
 
 # 6. Service user (a dns-only node runs the agent as this user) and directories.
 if [[ $FAKE_ROOT -eq 1 ]]; then
@@ -201,7 +226,11 @@ fi
 privileged=0
 for role in "${ROLE_LIST[@]}"; do [[ $role == dns ]] || privileged=1; done
 install -d -m 0755 "$ETC" "$ROOT/srv/mpanel" "$ROOT/srv/mpanel/pods" "$ROOT/srv/mpanel/acme"
-install -d -m 0700 "$STATE_DIR" "$CACHE_DIR" "$ROOT/var/lib/mpanel-agent/backups"
+install -d -m 0700 "$STATE_DIR" "$CACHE_DIR" "$ROOT/var/lib/mpanel-agent/backups" "$STATE_DIR/backup"
+if [[ -n $BACKUP_SSH_KEY ]]; then
+  install -m 0600 "$BACKUP_SSH_KEY" "$STATE_DIR/backup/sftp-key.new" && mv -f "$STATE_DIR/backup/sftp-key.new" "$STATE_DIR/backup/sftp-key"
+  say "installed the SFTP backup key as $STATE_DIR/backup/sftp-key"
+fi
 if [[ $privileged -eq 0 && $FAKE_ROOT -eq 0 ]]; then chown -R mpanel-agent:mpanel-agent "$STATE_DIR" "$CACHE_DIR"; fi
 
 # 7. Config: created once, then only `coordinator`, `roles` and the paths are updated, so the

@@ -30,7 +30,7 @@ export function createServices(config: AgentConfig, log: Logger): AgentServices 
     ...(config.mail ? { mail: createMailServer(config.mail, log) } : {}),
     ...(config.databases ? { databases: createDatabaseServers(config.databases, log) } : {}),
     ...(config.powerdns ? { powerdns: createPowerDns(config.powerdns, log) } : {}),
-    ...(config.backup ? { backup: createRestic(config.backup, config.hostname, log.child({ component: "restic" })) } : {}),
+    ...(config.backup ? { backup: createRestic(config.backup, config.hostname, log.child({ component: "restic" }), config.stateDir) } : {}),
   };
 }
 

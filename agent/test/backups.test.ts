@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import type { BackupResult, JobInput, JobType } from "@mpanel/proto";
+import type { BackupResult, JobInput, JobType, RestoreTestResult } from "@mpanel/proto";
 import { execa } from "execa";
 import mariadb from "mariadb";
 import pg from "pg";
@@ -191,6 +191,38 @@ describe("backups: restic snapshots of a CloudPod's files and its MariaDB and Po
     expect(await mariaTable()).toEqual(mariaBefore);
     expect(await pgTable()).toEqual(pgBefore);
     expect(await readdir(join(config.podsRoot, ".mpanel-restore"))).toEqual([]);
+  });
+
+  it("restore-tests a files snapshot and both kinds of dump without touching live data, and catches a size mismatch", async () => {
+    const filesBefore = await tree(sites);
+    const [mariaBefore, pgBefore] = [await mariaTable(), await pgTable()];
+    const restoreTestId = randomUUID();
+    const filesBackup = randomUUID();
+    const files = await runJob(ctx, "BACKUP_SITE", { backupId: filesBackup, cloudPodId, systemUser }) as BackupResult;
+    const tested = await runJob(ctx, "RESTORE_TEST_BACKUP", { kind: "files", restoreTestId, backupId: filesBackup, snapshotId: files.snapshotId, expectedBytes: files.bytes }) as RestoreTestResult;
+    // Every entry of the snapshot's tree (the parents of the pod's absolute path included) and every byte the backup read.
+    expect(tested.bytes).toBe(files.bytes);
+    expect(tested.expectedEntries).toBe(tested.entries);
+    expect(tested.entries).toBe(Object.keys(filesBefore).length + relative("/", sites).split("/").length - 1);
+    for (const engine of ["mariadb", "postgresql"] as const) {
+      const backupId = randomUUID();
+      const dump = await runJob(ctx, "BACKUP_DATABASE", { backupId, databaseId: ids[engine], engine, name: dbName }) as BackupResult;
+      const result = await runJob(ctx, "RESTORE_TEST_BACKUP", { kind: "database", restoreTestId: randomUUID(), backupId, snapshotId: dump.snapshotId, engine, name: dbName, expectedBytes: dump.bytes, readDataSubset: "100%" }) as RestoreTestResult;
+      expect(result, engine).toEqual({ entries: 1, bytes: dump.bytes, expectedEntries: 1, expectedBytes: dump.bytes });
+      // A dump of another size than the backup recorded fails the test.
+      const mismatch = await jobError(runJob(ctx, "RESTORE_TEST_BACKUP", { kind: "database", restoreTestId: randomUUID(), backupId, snapshotId: dump.snapshotId, engine, name: dbName, expectedBytes: dump.bytes + 1 }));
+      expect(mismatch.code).toBe("restore_test_mismatch");
+    }
+    const wrongFiles = await jobError(runJob(ctx, "RESTORE_TEST_BACKUP", { kind: "files", restoreTestId: randomUUID(), backupId: filesBackup, snapshotId: files.snapshotId, expectedBytes: files.bytes - 1 }));
+    expect(wrongFiles.code).toBe("restore_test_mismatch");
+    expect(wrongFiles.message).toMatch(/bytes restored, expected/);
+    const missing = await jobError(runJob(ctx, "RESTORE_TEST_BACKUP", { kind: "files", restoreTestId: randomUUID(), backupId: filesBackup, snapshotId: "0".repeat(64), expectedBytes: null }));
+    expect(missing.code).toBe("snapshot_not_found");
+    // Live data untouched, scratch space gone.
+    expect(await tree(sites)).toEqual(filesBefore);
+    expect(await mariaTable()).toEqual(mariaBefore);
+    expect(await pgTable()).toEqual(pgBefore);
+    expect(await readdir(join(config.podsRoot, ".mpanel-restore-test"))).toEqual([]);
   });
 
   it("fails a backup whose dump is empty, cut off or not a dump, and keeps no snapshot of it", async () => {

@@ -33,6 +33,8 @@ const ConfigSchema = z.object({
   MPANEL_RENEWAL_SCAN_MS: ms.default(60_000),
   /** How often the backup scheduler looks for CloudPods whose backup policy is due (ms). */
   MPANEL_BACKUP_SCAN_MS: ms.default(60_000),
+  /** How often a random succeeded backup is restore-tested (checked on the backup scheduler's runs; ms). */
+  MPANEL_RESTORE_TEST_EVERY_MS: ms.default(86_400_000),
   /** How often the agent rollout controller judges the current stage and starts the next (ms). */
   MPANEL_ROLLOUT_RUN_MS: ms.default(5_000),
   /** Proxies (addresses or CIDRs, comma separated) whose X-Forwarded-For is believed for the client address; empty = none. */

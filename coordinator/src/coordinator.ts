@@ -57,7 +57,7 @@ export interface Coordinator {
   tls: TlsService;
   /** Billing (its renewal and dunning runs are on a timer; tests call them with a moved `now`). */
   billing: BillingService;
-  /** Backups (their scheduler runs on a timer; tests call `scheduleBackups` directly). */
+  /** Backups (their scheduler and restore tests run on a timer; tests call `scheduleBackups` / `scheduleRestoreTest` directly). */
   backups: BackupService;
   /** Staged agent rollouts (the controller runs on a timer; tests call `advance` directly). */
   rollouts: RolloutService;
@@ -144,7 +144,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       dueDays: config.MPANEL_INVOICE_DUE_DAYS, dunningSchedule: config.MPANEL_DUNNING_SCHEDULE,
     },
   });
-  const backups = createBackupService({ db, wakeups });
+  const backups = createBackupService({ db, wakeups, restoreTestEveryMs: config.MPANEL_RESTORE_TEST_EVERY_MS });
   const rollouts = createRolloutService({ db, wakeups });
   const uptime = createUptimeService({ db, pins: parseResolvePins(config.MPANEL_UPTIME_RESOLVE), retentionMs: config.MPANEL_UPTIME_RETENTION_MS, log });
   const app = await build({
@@ -188,7 +188,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     billing.runRenewals().then(() => billing.runDunning()).catch((error: unknown) => log.error({ err: error }, "billing run failed"));
   }, config.MPANEL_BILLING_RUN_MS);
   const backupRuns = setInterval(() => {
-    backups.scheduleBackups().catch((error: unknown) => log.error({ err: error }, "backup scheduler run failed"));
+    backups.scheduleBackups().then(() => backups.scheduleRestoreTest()).catch((error: unknown) => log.error({ err: error }, "backup scheduler run failed"));
   }, config.MPANEL_BACKUP_SCAN_MS);
   const rolloutRuns = setInterval(() => {
     rollouts.advance().catch((error: unknown) => log.error({ err: error }, "rollout controller run failed"));

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import mariadb from "mariadb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../agent/src/agent";
@@ -53,7 +54,8 @@ describe("backups API: policies, scheduled and manual backups, restore, alerts",
   }
 
   beforeAll(async () => {
-    t = await startTestCoordinator();
+    // The tests run the backup scheduler and the restore-test scheduler themselves: its timer stays out of the way.
+    t = await startTestCoordinator({ MPANEL_BACKUP_SCAN_MS: "3600000" });
     dir = await mkdtemp(join(tmpdir(), "mpanel-backup-api-"));
     maria = await startPrivateMariaDb({ prefix: join(dir, "mariadb"), port: await freePort() });
     await writeFile(join(dir, "restic-password"), randomBytes(24).toString("base64"), { mode: 0o600 });
@@ -162,5 +164,70 @@ describe("backups API: policies, scheduled and manual backups, restore, alerts",
     expect(alert?.data).toMatchObject({ alert: true, code: "dump_failed" });
     const restore = await t.api("POST", `/api/admin/backups/${failed?.id}/restore`);
     expect(restore.status).toBe(409);
+  });
+
+  it("restore-tests a random backup on schedule into scratch space, and alerts when the repository is damaged", async () => {
+    const tests = async (query = "") => (await t.api("GET", `/api/admin/backups/restore-tests?pageSize=100${query}`)).body.data as unknown as Array<Record<string, unknown>>;
+    const finished = async (started: { restoreTestId: string; jobId: string }) => {
+      await waitForJob(t, started.jobId, ["succeeded", "failed"], 60_000);
+      const row = (await tests()).find((x) => x.id === started.restoreTestId);
+      expect(row).toBeDefined();
+      return row ?? {};
+    };
+    const testable = (await t.coordinator.database.db.prisma.backup.findMany({ where: { status: "succeeded" } }));
+    expect(testable.map((row) => row.kind).sort()).toEqual(["database", "files"]);
+
+    // Refused: bad input names the field; a tenant's owner is not an operator; nothing is written.
+    const before = await counts(t, ["backup_restore_tests"]);
+    const bad = await t.api("POST", "/api/admin/backups/restore-tests", { backupId: "not-a-uuid" });
+    expect(bad.status).toBe(400);
+    expect(fields(bad.body)).toEqual(["backupId"]);
+    expect((await t.api("POST", "/api/admin/backups/restore-tests", {}, a.ownerToken)).status).toBe(403);
+    expect((await t.api("GET", "/api/admin/backups/restore-tests", undefined, a.ownerToken)).status).toBe(403);
+    expect(await counts(t, ["backup_restore_tests"])).toEqual(before);
+
+    // The scheduler: one test per interval (a day by default), of a random succeeded backup.
+    const scheduled = await t.coordinator.backups.scheduleRestoreTest();
+    expect(scheduled).not.toBeNull();
+    expect(await t.coordinator.backups.scheduleRestoreTest()).toBeNull();
+    if (!scheduled) return;
+    expect(testable.map((row) => row.id)).toContain(scheduled.backupId);
+    expect(await finished(scheduled)).toMatchObject({ status: "succeeded", trigger: "schedule", backupId: scheduled.backupId, error: null });
+
+    // Each kind, on demand: the files restored into scratch space match the snapshot's count and
+    // the bytes the backup read; the dump read back from the repository parses and has its size.
+    for (const backup of testable) {
+      const res = await t.api("POST", "/api/admin/backups/restore-tests", { backupId: backup.id });
+      expect(res.status).toBe(202);
+      const row = await finished(res.body.data as unknown as { restoreTestId: string; jobId: string });
+      expect(row, backup.kind).toMatchObject({ status: "succeeded", trigger: "manual" });
+      const result = row.result as { entries: number; bytes: number; expectedEntries: number; expectedBytes: number };
+      expect(result.bytes).toBe(Number(backup.sizeBytes));
+      expect(result.entries).toBe(result.expectedEntries);
+      expect((await auditOf(t, backup.id)).map((e) => e.action)).toContain("BACKUP_RESTORE_TEST_PASSED");
+    }
+    expect(await readdir(join(node.config.podsRoot, ".mpanel-restore-test"))).toEqual([]);
+    expect(await readFile(join(docroot, "order.php"), "utf8")).toBe("<?php echo 'orders';\n");
+
+    // Damage: a data pack of the node's repository disappears (a torn copy, a bad disk).
+    const restic = (args: string[]) => execa("restic", ["--repo", join(dir, "repo"), "--password-file", join(dir, "restic-password"), "--no-cache", ...args]);
+    const dataPacks: string[] = [];
+    for (const index of (await restic(["list", "index"])).stdout.split("\n").filter(Boolean)) {
+      const { packs } = JSON.parse((await restic(["cat", "index", index])).stdout) as { packs: Array<{ id: string; blobs: Array<{ type: string }> }> };
+      dataPacks.push(...packs.filter((pack) => pack.blobs.every((blob) => blob.type === "data")).map((pack) => pack.id));
+    }
+    const [victim] = dataPacks;
+    expect(victim).toBeDefined();
+    await unlink(join(dir, "repo", "data", String(victim).slice(0, 2), String(victim)));
+
+    const damaged = await t.coordinator.backups.scheduleRestoreTest(0);
+    expect(damaged).not.toBeNull();
+    if (!damaged) return;
+    const failed = await finished(damaged);
+    expect(failed).toMatchObject({ status: "failed", result: null });
+    expect(String(failed.error)).toMatch(/^restic_check_failed: /);
+    const alert = (await auditOf(t, damaged.backupId)).find((e) => e.action === "BACKUP_RESTORE_TEST_FAILED");
+    expect(alert?.data).toMatchObject({ alert: true, restoreTestId: damaged.restoreTestId, code: "restic_check_failed" });
+    expect((await tests("&status=failed")).map((x) => x.id)).toEqual([damaged.restoreTestId]);
   });
 });

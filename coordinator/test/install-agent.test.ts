@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { lstat, mkdtemp, readFile, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AGENT_VERSION } from "../../agent/src/version";
 import { withJobs } from "../src/jobs/enqueue";
 import { verifyUnits } from "./support/fake-root";
 import { eventually, startTestCoordinator, waitForJob, type TestCoordinator } from "./support/harness";
@@ -12,6 +13,16 @@ import { eventually, startTestCoordinator, waitForJob, type TestCoordinator } fr
 /** `curl -fsSL <url>/install/agent.sh | bash -s -- <args>`, as an operator runs it. */
 function runInstaller(url: string, args: string[]) {
   return execa("bash", ["-o", "pipefail", "-c", `curl -fsSL "$0/install/agent.sh" | bash -s -- "$@"`, url, ...args], { reject: false });
+}
+
+/** The layout UPGRADE_AGENT swaps: `opt/mpanel/versions/<version>/` and the link `opt/mpanel/agent` to it, nothing else. */
+async function expectVersionedLayout(root: string): Promise<void> {
+  const opt = join(root, "opt/mpanel");
+  expect((await lstat(join(opt, "agent"))).isSymbolicLink()).toBe(true);
+  expect(await readlink(join(opt, "agent"))).toBe(join("versions", AGENT_VERSION));
+  expect((await stat(join(opt, "versions", AGENT_VERSION, "agent.mjs"))).isFile()).toBe(true);
+  expect((await readdir(opt)).sort()).toEqual(["agent", "node", "versions"]);
+  expect(await readdir(join(opt, "versions"))).toEqual([AGENT_VERSION]);
 }
 
 describe("one-line agent install into a fake root", () => {
@@ -83,6 +94,7 @@ describe("one-line agent install into a fake root", () => {
     expect(res.stderr).toMatch(/enrolled as node/);
     expect(res.exitCode).toBe(0);
     expect(await tokenUsedAt(token.id)).not.toBeNull();
+    await expectVersionedLayout(root);
 
     const config = JSON.parse(await readFile(join(root, "etc/mpanel/agent.json"), "utf8")) as Record<string, unknown>;
     expect(config).toMatchObject({ coordinator: grpc(), roles: ["web"], stateDir: join(root, "var/lib/mpanel-agent"), podsRoot: join(root, "srv/mpanel/pods") });
@@ -103,6 +115,28 @@ describe("one-line agent install into a fake root", () => {
     expect((await waitForJob(t, job.id)).status).toBe("succeeded");
   });
 
+  it("installs the SFTP backup key 0600 under the state dir, and refuses one that is not a usable private key", async () => {
+    const keys = await mkdtemp(join(tmpdir(), "mpanel-keys-"));
+    try {
+      await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(keys, "backup-key")]);
+      await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "secret", "-f", join(keys, "locked-key")]);
+      const installed = join(root, "var/lib/mpanel-agent/backup/sftp-key");
+      for (const bad of [join(keys, "backup-key.pub"), join(keys, "locked-key"), join(keys, "missing")]) {
+        const refused = await runInstaller(t.coordinator.httpUrl, ["--insecure-http", "--root", root, "--no-start", "--roles", "web", "--backup-ssh-key", bad]);
+        expect(refused.exitCode, bad).toBe(1);
+        expect(refused.stderr).toMatch(/--backup-ssh-key: [\s\S]*what to do:/);
+        await expect(lstat(installed)).rejects.toThrow();
+      }
+      const res = await runInstaller(t.coordinator.httpUrl, ["--insecure-http", "--root", root, "--no-start", "--roles", "web", "--backup-ssh-key", join(keys, "backup-key")]);
+      expect(res.exitCode).toBe(0);
+      expect((await stat(installed)).mode & 0o777).toBe(0o600);
+      expect((await stat(join(root, "var/lib/mpanel-agent/backup"))).mode & 0o777).toBe(0o700);
+      expect(await readFile(installed, "utf8")).toBe(await readFile(join(keys, "backup-key"), "utf8"));
+    } finally {
+      await rm(keys, { recursive: true, force: true });
+    }
+  });
+
   it("re-runs safely: no new enrollment, the operator's config edits kept", async () => {
     const configFile = join(root, "etc/mpanel/agent.json");
     const edited = { ...JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>, slots: 7 };
@@ -111,15 +145,27 @@ describe("one-line agent install into a fake root", () => {
     const res = await runInstaller(t.coordinator.httpUrl, ["--insecure-http", "--root", root, "--no-start", "--roles", "web"]);
     expect(res.stderr).toMatch(/already enrolled/);
     expect(res.exitCode).toBe(0);
+    await expectVersionedLayout(root);
     expect(JSON.parse(await readFile(configFile, "utf8"))).toMatchObject({ slots: 7, roles: ["web"] });
     expect(await readFile(join(root, "var/lib/mpanel-agent/node-id"), "utf8")).toBe(nodeId);
     expect((await t.api("GET", "/api/admin/servers")).body.meta?.total).toBe(1);
   });
 
+  it("converts an install from before the versioned layout (a plain agent directory) on re-run", async () => {
+    const opt = join(root, "opt/mpanel");
+    await rm(join(opt, "agent"));
+    await rename(join(opt, "versions", AGENT_VERSION), join(opt, "agent"));
+    await rm(join(opt, "versions"), { recursive: true });
+    expect((await lstat(join(opt, "agent"))).isDirectory()).toBe(true);
+    const res = await runInstaller(t.coordinator.httpUrl, ["--insecure-http", "--root", root, "--no-start", "--roles", "web"]);
+    expect(res.exitCode).toBe(0);
+    await expectVersionedLayout(root);
+  });
+
   it("uninstalls: unit, bundle and config gone, identity kept unless --purge", async () => {
     const res = await runInstaller(t.coordinator.httpUrl, ["--insecure-http", "--root", root, "--uninstall"]);
     expect(res.exitCode).toBe(0);
-    for (const path of ["etc/systemd/system/mpanel-agent.service", "etc/systemd/system/multi-user.target.wants/mpanel-agent.service", "opt/mpanel/agent", "etc/mpanel/agent.json"]) {
+    for (const path of ["etc/systemd/system/mpanel-agent.service", "etc/systemd/system/multi-user.target.wants/mpanel-agent.service", "opt/mpanel/agent", "opt/mpanel/versions", "etc/mpanel/agent.json"]) {
       await expect(lstat(join(root, path)), path).rejects.toThrow();
     }
     expect((await stat(join(root, "var/lib/mpanel-agent/node.key"))).isFile()).toBe(true);

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentHooks, type RunningAgent } from "../../agent/src/agent";
 import { parseAgentConfig, type AgentConfig } from "../../agent/src/config";
 import { AGENT_VERSION } from "../../agent/src/version";
-import { eventually, joinToken, startTestCoordinator, testLog, type ApiBody, type TestCoordinator } from "./support/harness";
+import { withJobs } from "../src/jobs/enqueue";
+import { eventually, joinToken, startTestCoordinator, testLog, waitForJob, type ApiBody, type TestCoordinator } from "./support/harness";
 
 /**
  * Issue 7, acceptance 5: a staged agent rollout stops when the new agents fail their health
@@ -128,7 +129,7 @@ describe("staged agent rollout", () => {
   });
 
   it("stops at 50% when the new agents fail their health check, leaving the other nodes on the old version", async () => {
-    const created = await api("POST", "/api/admin/rollouts", { version: "0.2.0-bad", bundleUrl, sha256, stages: [50, 100], healthWindowMs: 4_000 });
+    const created = await api("POST", "/api/admin/rollouts", { version: "0.2.0-bad", bundleUrl, sha256, stages: [50, 100], healthWindowMs: 10_000 });
     expect(created.status).toBe(201);
     const id = String(created.data?.id);
     const rollout = await waitForStatus(id, ["stopped", "completed"]);
@@ -158,8 +159,11 @@ describe("staged agent rollout", () => {
     expect(created.status).toBe(201);
     const id = String(created.data?.id);
     expect((await api("POST", "/api/admin/rollouts", { version: "0.3.1", bundleUrl, sha256, stages: [100] })).status).toBe(409);
-    expect((await api("POST", `/api/admin/rollouts/${id}/pause`)).status).toBe(200);
-    expect((await api("GET", `/api/admin/rollouts/${id}`)).data?.currentStage).toBe(-1);
+    // The controller may have started stage 1 already; once paused, nothing moves.
+    const paused = await api("POST", `/api/admin/rollouts/${id}/pause`);
+    expect(paused.status).toBe(200);
+    expect(await t.coordinator.rollouts.advance()).toBe(0);
+    expect((await api("GET", `/api/admin/rollouts/${id}`)).data).toMatchObject({ status: "paused", currentStage: paused.data?.currentStage });
     expect((await api("POST", `/api/admin/rollouts/${id}/resume`)).status).toBe(200);
     const rollout = await waitForStatus(id, ["stopped", "completed"]);
     expect(rollout.reason ?? null).toBeNull();
@@ -175,5 +179,62 @@ describe("staged agent rollout", () => {
     expect(await serverVersion(b)).toBe(AGENT_VERSION);
     const stages = await t.coordinator.database.db.prisma.auditEvent.count({ where: { action: "ROLLOUT_STAGE_STARTED", targetId: id } });
     expect(stages).toBe(2);
+  });
+
+  it("abort cancels the current stage's upgrade jobs no agent has taken yet, and they never run; a taken one finishes", async () => {
+    const [a, , c, d] = nodes as [Node, Node, Node, Node];
+    const online = [a, c, d];
+    const blocked = [a, c];
+    const enqueueNoops = (node: Node, count: number, sleepMs: number) => withJobs(t.coordinator.database.db, t.coordinator.wakeups, async (_tx, enqueue) => {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i += 1) ids.push((await enqueue({ type: "NOOP", payload: { sleepMs }, targetServerId: node.serverId })).id);
+      return ids;
+    });
+    // Every slot (4 per agent) of a and c busy, so their upgrade jobs stay queued, not leased; d is free and takes its own.
+    const blockers = (await Promise.all(blocked.map((node) => enqueueNoops(node, node.config.slots, 3_000)))).flat();
+    const jobs = t.coordinator.database.db.prisma.job;
+    await eventually("every slot of a and c busy", async () => (await jobs.count({ where: { id: { in: blockers }, status: "running" } })) === blockers.length);
+
+    const created = await api("POST", "/api/admin/rollouts", { version: "0.4.0", bundleUrl, sha256, stages: [100], healthWindowMs: 60_000 });
+    expect(created.status).toBe(201);
+    const id = String(created.data?.id);
+    const started = await eventually("stage 1 started and d's upgrade taken", async () => {
+      const rollout = (await api("GET", `/api/admin/rollouts/${id}`)).data;
+      const rows = (rollout?.nodes ?? []) as Array<{ serverId: string; state: string; jobId: string | null }>;
+      if (rows.length !== online.length || !rows.every((n) => n.state === "upgrading" && n.jobId)) return null;
+      const taken = await jobs.findUnique({ where: { id: String(rows.find((n) => n.serverId === d.serverId)?.jobId) }, select: { status: true } });
+      return taken && taken.status !== "queued" ? new Map(rows.map((n) => [n.serverId, String(n.jobId)])) : null;
+    });
+    const queuedJobs = blocked.map((node) => String(started.get(node.serverId)));
+    const takenJob = String(started.get(d.serverId));
+    expect(await jobs.count({ where: { id: { in: queuedJobs }, status: "queued" } })).toBe(blocked.length);
+
+    const aborted = await api("POST", `/api/admin/rollouts/${id}/abort`);
+    expect(aborted.status).toBe(200);
+    expect(aborted.data?.status).toBe("stopped");
+    const states = Object.fromEntries((aborted.data?.nodes as Array<{ serverId: string; state: string }>).map((n) => [n.serverId, n.state]));
+    expect(states).toEqual({ [a.serverId]: "canceled", [c.serverId]: "canceled", [d.serverId]: "upgrading" });
+    for (const jobId of queuedJobs) {
+      const job = (await api("GET", `/api/admin/jobs/${jobId}`)).data;
+      expect(job).toMatchObject({ status: "canceled", errorCode: "canceled", attempts: 0 });
+      expect((job?.events as Array<{ message: string }>).some((e) => e.message.includes("rollout was aborted"))).toBe(true);
+    }
+    const audit = await t.coordinator.database.db.prisma.auditEvent.findFirst({ where: { action: "ROLLOUT_STOPPED", targetId: id } });
+    expect(((audit?.data as { canceledJobIds?: string[] } | null)?.canceledJobIds ?? []).sort()).toEqual([...queuedJobs].sort());
+    expect((await api("POST", `/api/admin/rollouts/${id}/abort`)).status).toBe(409);
+
+    // The job d's agent had taken runs to its end.
+    expect((await waitForJob(t, takenJob)).status).toBe("succeeded");
+    await eventually("d back on 0.4.0", async () => (await serverVersion(d)) === "0.4.0");
+    // Once the slots free up, a and c pull again: a NOOP queued after the canceled upgrade
+    // (claims go oldest first) runs, and the canceled upgrade never does.
+    for (const jobId of blockers) await waitForJob(t, jobId);
+    const later = (await Promise.all(blocked.map((node) => enqueueNoops(node, 1, 0)))).flat();
+    for (const jobId of later) expect((await waitForJob(t, jobId)).status).toBe("succeeded");
+    expect(await jobs.count({ where: { id: { in: queuedJobs }, status: "canceled", attempts: 0 } })).toBe(blocked.length);
+    for (const node of blocked) {
+      expect(await serverVersion(node)).toBe("0.3.0");
+      expect(await readlink(join(node.dir, "opt", "agent"))).toBe(join("versions", "0.3.0"));
+    }
   });
 });

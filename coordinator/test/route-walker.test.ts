@@ -180,6 +180,9 @@ const table: Record<string, Expected> = {
   "GET /api/admin/backups": { other: 200 },
   "GET /api/admin/backups/:id": { id: "tenant", other: 404 },
   "POST /api/admin/backups/:id/restore": { id: "tenant", other: 404 },
+  // Restore tests are platform work (backups-api.test.ts runs them against a real repository).
+  "GET /api/admin/backups/restore-tests": { other: 403 },
+  "POST /api/admin/backups/restore-tests": { other: 403, body: () => ({}) },
 };
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);

@@ -172,6 +172,29 @@ export const RestoreBackup = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("files"), backupId: z.uuid(), snapshotId: SnapshotId, cloudPodId: z.uuid(), systemUser: SystemUser }),
   z.strictObject({ kind: z.literal("database"), backupId: z.uuid(), snapshotId: SnapshotId, databaseId: z.uuid(), engine: DbEngine, name: DbName }),
 ]);
+/** How much of the repository's data `restic check --read-data-subset` reads: 1% to 100%. */
+export const ReadDataSubset = z.string().regex(/^(?:[1-9]\d?|100)%$/, "must be a percentage such as 5%").default("5%");
+/**
+ * The scheduled restore test of one backup (issue 7), on the node that holds it; nothing live is
+ * touched. `restic check` (reading `readDataSubset` of the data, e.g. "5%") first; then files:
+ * the snapshot is restored into a scratch directory and its entry count and bytes compared with
+ * the snapshot's own (`restic stats --mode restore-size`) and with `expectedBytes` (what the
+ * backup read, when recorded); database: the dump is streamed out of the repository and must
+ * parse (`pg_restore --list` / mariadb-dump's header and trailer) and be `expectedBytes` long.
+ * Result: `RestoreTestResult`.
+ */
+export const RestoreTestBackup = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("files"), restoreTestId: z.uuid(), backupId: z.uuid(), snapshotId: SnapshotId, expectedBytes: z.number().int().min(0).nullable(), readDataSubset: ReadDataSubset }),
+  z.strictObject({ kind: z.literal("database"), restoreTestId: z.uuid(), backupId: z.uuid(), snapshotId: SnapshotId, engine: DbEngine, name: DbName, expectedBytes: z.number().int().min(0).nullable(), readDataSubset: ReadDataSubset }),
+]);
+/** What RESTORE_TEST_BACKUP returns: what was restored (entries: files, directories and links; bytes of file contents or of the dump) and what was expected. */
+export const RestoreTestResult = z.strictObject({
+  entries: z.number().int().min(0),
+  bytes: z.number().int().min(0),
+  expectedEntries: z.number().int().min(0).nullable(),
+  expectedBytes: z.number().int().min(0).nullable(),
+});
+export type RestoreTestResult = z.infer<typeof RestoreTestResult>;
 /** What BACKUP_SITE and BACKUP_DATABASE return: the snapshot made (checked) and what retention forgot. */
 export const BackupResult = z.strictObject({
   snapshotId: SnapshotId,
@@ -222,6 +245,7 @@ export const jobPayloads = {
   BACKUP_SITE: BackupSite,
   BACKUP_DATABASE: BackupDatabase,
   RESTORE_BACKUP: RestoreBackup,
+  RESTORE_TEST_BACKUP: RestoreTestBackup,
   UPGRADE_AGENT: UpgradeAgent,
   NOOP: Noop,
 } as const;
@@ -263,6 +287,7 @@ export const jobRoles: Record<JobType, NodeRole | null> = {
   BACKUP_SITE: "web",
   BACKUP_DATABASE: "db",
   RESTORE_BACKUP: null,
+  RESTORE_TEST_BACKUP: null,
   UPGRADE_AGENT: null,
   NOOP: null,
 };

@@ -1,3 +1,5 @@
+import { lstat, mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { execa } from "execa";
 import type { Logger } from "pino";
@@ -6,14 +8,45 @@ import { createSerializer } from "./files";
 
 const AbsolutePath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "must be an absolute path of A-Z a-z 0-9 . _ / -");
 
+/** The name the backup host's key is recorded under in the agent's own known_hosts (ssh `HostKeyAlias`). */
+const HOST_KEY_ALIAS = "mpanel-backup-repository";
+
+/**
+ * A restic repository on a backup host over SFTP (restic's sftp backend runs `ssh ... -s sftp`).
+ * Every field reaches an ssh command line, so each is restricted to characters that need no
+ * quoting. The private key is not in the config: it is a file (OpenSSH format, mode 0600, owned
+ * by the agent's user), by default `<stateDir>/backup/sftp-key`, which `install/agent.sh
+ * --backup-ssh-key` puts there. The host is authenticated by `hostKeys` only (no trust on first
+ * use, the machine's known_hosts and ssh config are never read).
+ */
+export const SftpRepository = z.strictObject({
+  host: z.string().max(253).regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, "must be a host name or IPv4 address"),
+  port: z.number().int().min(1).max(65_535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, "must be a user name (a-z 0-9 _ . -, at most 32)"),
+  /** The repository's directory on the backup host (absolute). */
+  path: AbsolutePath.refine((path) => path.length > 1, "must not be /"),
+  /** The backup host's public keys as in known_hosts, without the host part: `ssh-ed25519 AAAA...`. */
+  hostKeys: z.array(z.string().regex(/^(?:ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|rsa-sha2-(?:256|512)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, "must be '<key type> <base64 key>' as in known_hosts")).min(1).max(8),
+  /** The private key file; default `<stateDir>/backup/sftp-key`. */
+  keyFile: AbsolutePath.optional(),
+  /** The ssh client restic runs. */
+  sshBinary: AbsolutePath.default("/usr/bin/ssh"),
+  /** How long ssh waits for the TCP connection (s). */
+  connectTimeoutSeconds: z.number().int().min(1).max(300).default(30),
+});
+export type SftpRepository = z.infer<typeof SftpRepository>;
+
 /**
  * The `backup` section of the agent config: the node's restic repository and the tools that
  * feed it. The password is read by restic from `passwordFile` (never passed on a command line,
  * never logged).
  */
 export const BackupConfig = z.strictObject({
-  /** restic repository: a local path (a backup disk or a mounted backup node) or `sftp:user@host:/path`. */
-  repository: z.string().regex(/^(\/[A-Za-z0-9._/-]+|sftp:[A-Za-z0-9._@-]+:[A-Za-z0-9._/-]+)$/, "must be an absolute path or sftp:user@host:/path"),
+  /** restic repository: a local path (a backup disk or a mounted backup node) or `{ sftp: SftpRepository }`. */
+  repository: z.union([
+    z.string().regex(/^\/[A-Za-z0-9._/-]+$/, "must be an absolute path or { sftp: { host, port, user, path, hostKeys } }"),
+    z.strictObject({ sftp: SftpRepository }),
+  ]),
   /** File holding the repository password (mode 0600). */
   passwordFile: AbsolutePath,
   /** restic's cache; absent = `--no-cache`. */
@@ -71,8 +104,17 @@ export interface Restic {
   backupPaths(paths: string[], tags: string[]): Promise<{ snapshotId: string; bytes: number }>;
   /** `restic backup --stdin` of `input` stored as `/<filename>`; returns the snapshot's full id. */
   backupStdin(input: Readable, filename: string, tags: string[]): Promise<{ snapshotId: string }>;
-  /** `restic check` (with `--read-data-subset` when configured); throws ResticError("check_failed") with its report. */
-  check(): Promise<void>;
+  /**
+   * `restic check`, reading `readDataSubset` of the data (e.g. "5%"; default: the configured
+   * `checkReadData`, else structure only); throws ResticError("check_failed") with its report.
+   */
+  check(readDataSubset?: string): Promise<void>;
+  /**
+   * What restoring the snapshot writes (`restic stats <id> --mode restore-size`): `entries`,
+   * every file, directory and link of its tree (the parents of its absolute paths included),
+   * and `bytes`, the sum of its files' sizes. Throws ResticError("snapshot_not_found").
+   */
+  stats(snapshotId: string): Promise<{ entries: number; bytes: number }>;
   /** Removes the snapshots (`restic forget <ids>`); their data goes at the next prune. */
   forget(snapshotIds: string[]): Promise<void>;
   /** `restic forget --prune --tag <tags> --keep-*`: returns the full ids of the snapshots removed. */
@@ -87,13 +129,70 @@ export interface Restic {
   dump(snapshotId: string, path: string, consume: (stream: Readable) => Promise<void>): Promise<void>;
 }
 
+/** How restic reaches a repository: its `--repo`/`-o` arguments, what must exist first, and a name for logs. */
+interface RepositoryAccess {
+  args: string[];
+  describe: string;
+  prepare(): Promise<void>;
+}
+
 /**
- * Builds the driver. restic 0.14 cannot wait for a repository lock (`--retry-lock` came in
- * 0.16), so this node's restic commands run one at a time. Throws nothing until used.
+ * The access to a local repository (nothing to prepare), or to an SFTP one: restic 0.14's only
+ * knob is `-o sftp.command=...` (restic splits it on spaces, so no argument may hold one; the
+ * schema guarantees that). The command runs ssh with no config file (`-F /dev/null`), only the
+ * node's key, batch mode (never a prompt), and strict host key checking against a known_hosts
+ * file the agent writes from `hostKeys` under `<stateDir>/backup/` before each operation.
+ * Throws ResticError("repository_unavailable") at once when the key or known_hosts path holds a
+ * character restic would split on (a `stateDir` with a space); `prepare` throws it when the key
+ * file is missing, not a regular file, readable by anyone but its owner, or owned by another user.
  */
-export function createRestic(cfg: BackupConfig, hostname: string, log: Logger): Restic {
-  const serial = createSerializer();
-  const base = ["--repo", cfg.repository, "--password-file", cfg.passwordFile, ...(cfg.cacheDir ? ["--cache-dir", cfg.cacheDir] : ["--no-cache"])];
+function repositoryAccess(repository: BackupConfig["repository"], stateDir: string): RepositoryAccess {
+  if (typeof repository === "string") return { args: ["--repo", repository], describe: repository, prepare: async () => undefined };
+  const sftp = repository.sftp;
+  const dir = join(stateDir, "backup");
+  const keyFile = sftp.keyFile ?? join(dir, "sftp-key");
+  const knownHosts = join(dir, "known_hosts");
+  for (const path of [keyFile, knownHosts]) {
+    if (!AbsolutePath.safeParse(path).success) throw new ResticError("repository_unavailable", `${path} cannot go into restic's sftp.command: the agent's stateDir must be an absolute path of A-Z a-z 0-9 . _ / -`);
+  }
+  const ssh = [sftp.sshBinary, "-F", "/dev/null", "-i", keyFile, "-p", String(sftp.port),
+    "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+    "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", `HostKeyAlias=${HOST_KEY_ALIAS}`,
+    "-o", `ConnectTimeout=${sftp.connectTimeoutSeconds}`, "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+    "-o", "LogLevel=ERROR", "-l", sftp.user, sftp.host, "-s", "sftp"];
+  const describe = `sftp:${sftp.user}@${sftp.host}:${sftp.port}${sftp.path}`;
+  return {
+    args: ["--repo", `sftp:${sftp.user}@${sftp.host}:${sftp.path}`, "-o", `sftp.command=${ssh.join(" ")}`],
+    describe,
+    async prepare() {
+      const key = await lstat(keyFile).catch(() => null);
+      const problem = !key ? "does not exist"
+        : !key.isFile() ? "is not a regular file"
+        : (key.mode & 0o077) !== 0 ? `has mode ${(key.mode & 0o777).toString(8)}, must be 600`
+        : key.uid !== process.getuid?.() ? `is owned by uid ${key.uid}, not the agent's user`
+        : null;
+      if (problem) throw new ResticError("repository_unavailable", `the SSH key for ${describe}, ${keyFile}, ${problem}`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(`${knownHosts}.new`, sftp.hostKeys.map((hostKey) => `${HOST_KEY_ALIAS} ${hostKey}\n`).join(""), { mode: 0o600 });
+      await rename(`${knownHosts}.new`, knownHosts);
+    },
+  };
+}
+
+/**
+ * Builds the driver for `cfg`; an SFTP repository keeps its known_hosts under `stateDir`.
+ * restic 0.14 cannot wait for a repository lock (`--retry-lock` came in 0.16), so this node's
+ * restic commands run one at a time. Throws ResticError for an SFTP repository whose key paths
+ * restic cannot take (see repositoryAccess); otherwise nothing until used.
+ */
+export function createRestic(cfg: BackupConfig, hostname: string, log: Logger, stateDir: string): Restic {
+  const access = repositoryAccess(cfg.repository, stateDir);
+  const queue = createSerializer();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => queue(async () => {
+    await access.prepare();
+    return fn();
+  });
+  const base = [...access.args, "--password-file", cfg.passwordFile, ...(cfg.cacheDir ? ["--cache-dir", cfg.cacheDir] : ["--no-cache"])];
   const run = (args: string[], code: ResticErrorCode, what: string) => execa(cfg.binary, [...base, ...args], { reject: false }).then((res) => {
     if (res.exitCode !== 0) throw new ResticError(code, `${what} failed: ${lastLines(res.stderr)}`, res.stderr);
     return res.stdout;
@@ -119,7 +218,7 @@ export function createRestic(cfg: BackupConfig, hostname: string, log: Logger): 
       if (init.exitCode !== 0) {
         throw new ResticError("repository_unavailable", `cannot open or create the repository: ${lastLines(probe.stderr)} / ${lastLines(init.stderr)}`, init.stderr);
       }
-      log.info({ repository: cfg.repository }, "restic repository created");
+      log.info({ repository: access.describe }, "restic repository created");
       return "created";
     }),
     snapshots: (tags) => serial(() => snapshots(tags)),
@@ -135,9 +234,16 @@ export function createRestic(cfg: BackupConfig, hostname: string, log: Logger): 
       if (res.exitCode !== 0) throw new ResticError("backup_failed", `restic backup --stdin failed: ${lastLines(res.stderr)}`, res.stderr);
       return { snapshotId: await fullId(res.stdout, tags) };
     }),
-    check: () => serial(async () => {
-      const res = await execa(cfg.binary, [...base, "check", ...(cfg.checkReadData ? ["--read-data-subset", cfg.checkReadData] : [])], { reject: false, all: true });
+    check: (readDataSubset = cfg.checkReadData) => serial(async () => {
+      const res = await execa(cfg.binary, [...base, "check", ...(readDataSubset ? ["--read-data-subset", readDataSubset] : [])], { reject: false, all: true });
       if (res.exitCode !== 0) throw new ResticError("check_failed", `restic check found errors: ${lastLines(res.all)}`, res.all);
+    }),
+    stats: (snapshotId) => serial(async () => {
+      const out = await run(["stats", "--json", "--mode", "restore-size", snapshotId], "snapshot_not_found", "restic stats");
+      // restic 0.14 skips an id that matches no snapshot and still exits 0, with zero totals.
+      const stats = JSON.parse(out) as { total_size?: number; total_file_count?: number; snapshots_count?: number };
+      if (!stats.snapshots_count) throw new ResticError("snapshot_not_found", `no snapshot ${snapshotId.slice(0, 8)} in the repository`);
+      return { entries: stats.total_file_count ?? 0, bytes: stats.total_size ?? 0 };
     }),
     forget: (ids) => serial(async () => {
       if (ids.length > 0) await run(["forget", "--", ...ids], "backup_failed", "restic forget");

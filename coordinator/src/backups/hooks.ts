@@ -1,4 +1,4 @@
-import { BackupResult } from "@mpanel/proto";
+import { BackupResult, RestoreTestResult } from "@mpanel/proto";
 import type { PoolClient } from "pg";
 import { auditFromJob, payloadField, type FinishedJob, type JobHook } from "../jobs/hook-kit";
 
@@ -32,7 +32,27 @@ async function backupFinished(client: PoolClient, job: FinishedJob): Promise<voi
   await auditFromJob(client, job, "BACKUP_FAILED", "backup", id, { alert: true, code: error.code, message: error.message });
 }
 
-/** What finished backup and restore jobs change in the coordinator's records. */
+/**
+ * RESTORE_TEST_BACKUP finished: the restore test is `succeeded` with what the node restored
+ * (BACKUP_RESTORE_TEST_PASSED), or `failed` with the node's reason and a
+ * BACKUP_RESTORE_TEST_FAILED audit event flagged `alert: true`, the same alert a failed backup
+ * raises. Both are filed under the backup tested.
+ */
+async function restoreTestFinished(client: PoolClient, job: FinishedJob): Promise<void> {
+  const id = payloadField(job.payload, "restoreTestId");
+  const backupId = payloadField(job.payload, "backupId");
+  if (job.success) {
+    const result = RestoreTestResult.parse(job.result);
+    await client.query(`UPDATE backup_restore_tests SET status = 'succeeded', result = $2, error = NULL, finished_at = now() WHERE id = $1`, [id, JSON.stringify(result)]);
+    await auditFromJob(client, job, "BACKUP_RESTORE_TEST_PASSED", "backup", backupId, { restoreTestId: id, ...result });
+    return;
+  }
+  const error = await jobError(client, job.id);
+  await client.query(`UPDATE backup_restore_tests SET status = 'failed', error = $2, finished_at = now() WHERE id = $1`, [id, `${error.code}: ${error.message}`]);
+  await auditFromJob(client, job, "BACKUP_RESTORE_TEST_FAILED", "backup", backupId, { alert: true, restoreTestId: id, code: error.code, message: error.message });
+}
+
+/** What finished backup, restore and restore-test jobs change in the coordinator's records. */
 export const backupHooks: Partial<Record<string, JobHook>> = {
   BACKUP_SITE: backupFinished,
   BACKUP_DATABASE: backupFinished,
@@ -41,4 +61,5 @@ export const backupHooks: Partial<Record<string, JobHook>> = {
     if (job.success) await auditFromJob(client, job, "BACKUP_RESTORED", "backup", id);
     else await auditFromJob(client, job, "BACKUP_RESTORE_FAILED", "backup", id, { alert: true, ...await jobError(client, job.id) });
   },
+  RESTORE_TEST_BACKUP: restoreTestFinished,
 };

@@ -8,6 +8,7 @@ import { AppError } from "../errors";
 import { pageArgs, paged, PageQuery } from "../http/pagination";
 import { withJobs, type Enqueue } from "../jobs/enqueue";
 import type { Wakeups } from "../jobs/wakeups";
+import { createRestoreTests } from "./restore-tests";
 
 /** Body of `PUT .../cloudpods/:id/backup-policy`: how often (hours), what (the pod's files + `databaseIds`), how many snapshots to keep. */
 export const BackupPolicyInput = z.strictObject({
@@ -42,9 +43,10 @@ function shown<T extends { sizeBytes: bigint | null }>(row: T): Omit<T, "sizeByt
  * Backups of CloudPods (DESIGN section 10): a policy per pod, BACKUP_SITE on the pod's web node
  * and BACKUP_DATABASE on each database's db node into that node's restic repository, a row per
  * snapshot, restores as RESTORE_BACKUP jobs. Outcomes are written by the job hooks
- * (`backups/hooks.ts`); a failed backup is an audit alert, never a silent success.
+ * (`backups/hooks.ts`); a failed backup is an audit alert, never a silent success. Restore
+ * tests of random backups every `restoreTestEveryMs` (ms): `restore-tests.ts`.
  */
-export function createBackupService(deps: { db: Database; wakeups: Wakeups }) {
+export function createBackupService(deps: { db: Database; wakeups: Wakeups; restoreTestEveryMs: number }) {
   const { db } = deps;
   const { prisma } = db;
 
@@ -91,6 +93,8 @@ export function createBackupService(deps: { db: Database; wakeups: Wakeups }) {
   }
 
   return {
+    ...createRestoreTests({ db, wakeups: deps.wakeups, everyMs: deps.restoreTestEveryMs }),
+
     /** The pod's policy, or null when it has none. */
     async getPolicy(actor: Actor, cloudPodId: string) {
       const pod = await findPod(prisma, actor, cloudPodId, "backups:read");

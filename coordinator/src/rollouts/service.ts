@@ -98,14 +98,40 @@ export function createRolloutService(deps: { db: Database; wakeups: Wakeups }) {
     return rollout;
   }
 
-  /** Moves a rollout from one of `from` to `to` (409 otherwise), audited as `action`. */
+  /**
+   * Cancels the rollout's UPGRADE_AGENT jobs that are still `queued` (no agent leased them yet):
+   * status `canceled`, error code `canceled`, a job event saying why; their nodes become
+   * `canceled`. A job an agent already claimed is left to finish (the claim and this update
+   * both require `status = 'queued'` on a locked row, so exactly one of them wins). Returns the
+   * canceled job ids.
+   */
+  async function cancelQueued(tx: Tx, rolloutId: string): Promise<string[]> {
+    const rows = await tx.$queryRaw<Array<{ id: string }>>`
+      UPDATE jobs SET status = 'canceled', error_code = 'canceled', error_message = 'the rollout was aborted', finished_at = now()
+      WHERE type = 'UPGRADE_AGENT' AND status = 'queued'
+        AND id IN (SELECT job_id FROM rollout_nodes WHERE rollout_id = ${rolloutId}::uuid AND job_id IS NOT NULL)
+      RETURNING id`;
+    const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return ids;
+    await tx.jobEvent.createMany({ data: ids.map((jobId) => ({ jobId, level: "warn", message: "canceled before any agent took it: the rollout was aborted" })) });
+    await tx.rolloutNode.updateMany({
+      where: { rolloutId, jobId: { in: ids } },
+      data: { state: "canceled", detail: "upgrade job canceled by the abort before the node took it", finishedAt: new Date() },
+    });
+    return ids;
+  }
+
+  /** Moves a rollout from one of `from` to `to` (409 otherwise), audited as `action`; under the controller's lock. */
   async function transition(actor: Actor, id: string, from: string[], to: "running" | "paused" | "stopped", action: "ROLLOUT_PAUSED" | "ROLLOUT_RESUMED" | "ROLLOUT_STOPPED", requestId: string) {
     checkPermission(actor, "servers:manage");
     return prisma.$transaction(async (tx) => {
+      // Waits for a controller run in progress, so it cannot judge (and rewrite) nodes this changes.
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ROLLOUT_LOCK})`;
       const found = await tx.rollout.findUnique({ where: { id }, select: { status: true, currentStage: true } });
       if (!found) throw new AppError("not_found", "rollout not found");
       if (!from.includes(found.status)) throw new AppError("conflict", `the rollout is ${found.status}`);
       const reason = to === "stopped" ? "aborted by an operator" : null;
+      const canceledJobIds = to === "stopped" ? await cancelQueued(tx, id) : [];
       await tx.rollout.update({
         where: { id },
         data: {
@@ -115,7 +141,7 @@ export function createRolloutService(deps: { db: Database; wakeups: Wakeups }) {
           ...(to === "running" && found.currentStage >= 0 ? { stageStartedAt: new Date() } : {}),
         },
       });
-      await audit(tx, { action, targetType: "rollout", targetId: id, actorUserId: actor.userId, requestId, data: reason ? { reason } : {} });
+      await audit(tx, { action, targetType: "rollout", targetId: id, actorUserId: actor.userId, requestId, data: reason ? { reason, canceledJobIds } : {} });
       return load(id, tx);
     });
   }
@@ -224,7 +250,10 @@ export function createRolloutService(deps: { db: Database; wakeups: Wakeups }) {
     pause: (actor: Actor, id: string, requestId: string) => transition(actor, id, ["running"], "paused", "ROLLOUT_PAUSED", requestId),
     /** Resumes a paused rollout; the current stage's health window starts again. */
     resume: (actor: Actor, id: string, requestId: string) => transition(actor, id, ["paused"], "running", "ROLLOUT_RESUMED", requestId),
-    /** Stops a running or paused rollout for good; upgrade jobs already queued still run. */
+    /**
+     * Stops a running or paused rollout for good. Its upgrade jobs still queued are canceled
+     * (their nodes become `canceled`); jobs an agent already took run to their end.
+     */
     abort: (actor: Actor, id: string, requestId: string) => transition(actor, id, ["running", "paused"], "stopped", "ROLLOUT_STOPPED", requestId),
 
     /**

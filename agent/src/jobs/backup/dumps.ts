@@ -58,6 +58,13 @@ export async function databaseCommand(ctx: JobContext, tools: BackupConfig, engi
 }
 
 /**
+ * mariadb-dump's first line (`-- MariaDB dump 10.19 ...`, or `-- MySQL dump` from older tools),
+ * after the sandbox-mode comment line (`/*M!999999\- enable the sandbox mode ...`) that
+ * MariaDB 10.11.8+ puts first.
+ */
+const MARIADB_DUMP_HEADER = /^(?:\/\*M!999999\\- enable the sandbox mode \*\/[ \t]*\r?\n)?-- (?:MariaDB|MySQL) dump /;
+
+/**
  * A pass-through stream that measures a dump on its way to restic: byte count, its first bytes
  * and its last bytes, so a dump can be judged without a second read.
  */
@@ -68,18 +75,22 @@ export class DumpInspector extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.head.length < 16) this.head = Buffer.concat([this.head, chunk]).subarray(0, 16);
+    if (this.head.length < 256) this.head = Buffer.concat([this.head, chunk]).subarray(0, 256);
     this.tail = Buffer.concat([this.tail, chunk]).subarray(-256);
     done(null, chunk);
   }
 
   /**
    * Why this dump is not a complete dump of `engine`, or null when it looks complete: MariaDB's
-   * ends with mariadb-dump's `-- Dump completed` trailer (a cut-off dump has none); PostgreSQL's
-   * custom format starts with the `PGDMP` magic (pg_dump's archive header).
+   * starts with mariadb-dump's header line and ends with its `-- Dump completed` trailer (a
+   * cut-off dump has none); PostgreSQL's custom format starts with the `PGDMP` magic (pg_dump's
+   * archive header).
    */
   problem(engine: DbEngine): string | null {
-    if (engine === "mariadb") return this.tail.toString("utf8").includes("-- Dump completed") ? null : "the dump does not end with mariadb-dump's '-- Dump completed' trailer (cut off or not a dump)";
+    if (engine === "mariadb") {
+      if (!MARIADB_DUMP_HEADER.test(this.head.toString("utf8"))) return "the dump does not start with mariadb-dump's '-- MariaDB dump' header (not a dump)";
+      return this.tail.toString("utf8").includes("-- Dump completed") ? null : "the dump does not end with mariadb-dump's '-- Dump completed' trailer (cut off or not a dump)";
+    }
     return this.head.subarray(0, 5).toString("latin1") === "PGDMP" ? null : "the dump does not start with pg_dump's PGDMP archive header (not a custom-format dump)";
   }
 }
