@@ -1,4 +1,4 @@
-import { StrictMode, useEffect, type ComponentType } from "react";
+import { lazy, StrictMode, Suspense, useEffect, type ComponentType } from "react";
 import { createRoot } from "react-dom/client";
 import { useLiveState } from "./live";
 import { AccountPage } from "./pages/account";
@@ -13,11 +13,9 @@ import { EmailPage } from "./pages/email";
 import { FileEditorPage, FilesPage } from "./pages/files";
 import { JobPage, JobsPage } from "./pages/jobs";
 import { LoginPage } from "./pages/login";
-import { ServerPage } from "./pages/server";
 import { ServersPage } from "./pages/servers";
 import { SitePage, SitesPage } from "./pages/sites";
 import { SslPage } from "./pages/ssl";
-import { TerminalPage } from "./pages/terminal";
 import { TenantPage, TenantsPage } from "./pages/tenants";
 import { UsersPage } from "./pages/users";
 import { Link, match, navigate, useLocation } from "./router";
@@ -26,6 +24,10 @@ import { ConfirmProvider, NotFound, ToastProvider } from "./ui";
 import "./styles.css";
 
 type Page = ComponentType<{ params: Record<string, string> }>;
+
+/** Pages with a heavy library (uPlot charts, xterm.js) load on first visit, outside the main bundle. */
+const ServerPage = lazy(() => import("./pages/server").then((m) => ({ default: m.ServerPage })));
+const TerminalPage = lazy(() => import("./pages/terminal").then((m) => ({ default: m.TerminalPage })));
 interface Route { path: string; page: Page; nav?: string; adminOnly?: boolean }
 
 /** Every page, relative to its area (`/admin` or `/client`); `nav` names it in the menu. */
@@ -99,7 +101,9 @@ function Shell({ area, pathname }: { area: Area; pathname: string }) {
           })}
         </nav>
         <main id="main" tabIndex={-1}>
-          {Page && found?.params ? <Page key={pathname} params={found.params} /> : <NotFound what="page" />}
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            {Page && found?.params ? <Page key={pathname} params={found.params} /> : <NotFound what="page" />}
+          </Suspense>
         </main>
       </div>
     </AreaContext.Provider>

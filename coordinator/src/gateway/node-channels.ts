@@ -52,6 +52,9 @@ export interface FileAnswer {
   data: Uint8Array;
 }
 
+/** The exit reason of a terminal whose node no replica holds (several replicas). */
+export const NODE_NOT_CONNECTED = "node not connected";
+
 /** How long a file operation may take on the node before the caller gets 503 (ms). */
 const FILE_OP_TIMEOUT_MS = 120_000;
 
@@ -241,7 +244,7 @@ export function createNodeChannels() {
       }, () => {
         if (terminals.get(sessionId) !== terminal) return;
         terminals.delete(sessionId);
-        sink.exit(create(TerminalExitSchema, { sessionId, exitCode: -1, reason: "node not connected" }));
+        sink.exit(create(TerminalExitSchema, { sessionId, exitCode: -1, reason: NODE_NOT_CONNECTED }));
       });
     },
 

@@ -5,7 +5,7 @@ import { hasPermission, tenantWhere, type Actor } from "../auth/rbac";
 import type { AuthService } from "../auth/service";
 import type { Database } from "../db/client";
 import { AppError } from "../errors";
-import type { NodeChannels } from "../gateway/node-channels";
+import { NODE_NOT_CONNECTED, type NodeChannels } from "../gateway/node-channels";
 
 /** The part of a `ws` WebSocket a terminal uses. */
 export interface TerminalSocket {
@@ -142,7 +142,9 @@ export function createTerminalService(deps: { db: Database; channels: NodeChanne
             });
           },
           exit(exit) {
-            finish(`shell ${exit.reason}`, TERMINAL_CLOSE.exited);
+            // Another replica found no holder for the node (several replicas): the same refusal as a local miss.
+            if (exit.reason === NODE_NOT_CONNECTED) finish("the CloudPod's node is not connected", TERMINAL_CLOSE.unavailable);
+            else finish(`shell ${exit.reason}`, TERMINAL_CLOSE.exited);
           },
         }, { case: "terminalOpen", value: { sessionId, systemUser: pod.systemUser, cols: 80, rows: 24, idleTimeoutMs: limits.idleTimeoutMs } });
       } catch {
