@@ -170,7 +170,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
       rollouts,
       uptime,
       insights: createInsights({ db }),
-      files: createFileService({ db, channels }),
+      files: createFileService({ db, channels, wakeups }),
       metrics: createMetricsService({
         db, store: metrics, scrapeToken: config.MPANEL_METRICS_TOKEN,
         prometheus: createPrometheusExport({ pool: db.pool, store: metrics, streams: () => dispatcher.size() }),

@@ -168,6 +168,8 @@ const table: Record<string, Expected> = {
   "POST /api/admin/cloudpods/:id/files/copy": { id: "cloudpod", other: 404, body: () => ({ from: "a", to: "b" }) },
   "POST /api/admin/cloudpods/:id/files/delete": { id: "cloudpod", other: 404, body: () => ({ path: "a" }) },
   "POST /api/admin/cloudpods/:id/files/chmod": { id: "cloudpod", other: 404, body: () => ({ path: "a", mode: 0o644 }) },
+  "POST /api/admin/cloudpods/:id/files/archive": { id: "cloudpod", other: 404, body: () => ({ paths: ["a"], destination: "a.zip", format: "zip" }) },
+  "POST /api/admin/cloudpods/:id/files/extract": { id: "cloudpod", other: 404, body: () => ({ path: "a.zip", destination: "a" }) },
   "GET /api/admin/cloudpods/:id/files/space": { id: "cloudpod", other: 404 },
   "GET /api/admin/cloudpods/:id/files/upload": { id: "cloudpod", other: 400 },
   "PUT /api/admin/cloudpods/:id/files/upload": { id: "cloudpod", other: 400 },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Rrset, zoneConflict } from "./dns";
+import { ArchiveCreateArgs, ArchiveExtractArgs } from "./files";
 import { Domain, normalizeDomain } from "./names";
 
 export { Domain, normalizeDomain } from "./names";
@@ -205,6 +206,19 @@ export const BackupResult = z.strictObject({
 });
 export type BackupResult = z.infer<typeof BackupResult>;
 
+/**
+ * Web: archives files of a CloudPod (file manager, DESIGN section 7), run on its node as its
+ * system user inside its root by the file door. `quotaBytes` is the CloudPod's disk quota
+ * (null: none). Result: `{ entries, skipped, bytes }` (bytes of the archive).
+ */
+export const ArchiveCreate = ArchiveCreateArgs.extend({ cloudPodId: z.uuid(), systemUser: SystemUser, quotaBytes: z.number().int().min(0).nullable().default(null) });
+/**
+ * Web: extracts an archive of a CloudPod into a new directory, as ARCHIVE_CREATE runs. Entries
+ * that climb out, links and devices refuse the whole archive before anything is written; a limit
+ * or the quota breached removes what was written. Result: `{ entries, bytes }` (bytes written).
+ */
+export const ArchiveExtract = ArchiveExtractArgs.extend({ cloudPodId: z.uuid(), systemUser: SystemUser, quotaBytes: z.number().int().min(0).nullable().default(null) });
+
 /** Does nothing on the agent; used by the dispatch benchmark and by tests of the job model. */
 export const Noop = z.strictObject({ sleepMs: z.number().int().min(0).max(60_000).optional() });
 
@@ -246,6 +260,8 @@ export const jobPayloads = {
   BACKUP_DATABASE: BackupDatabase,
   RESTORE_BACKUP: RestoreBackup,
   RESTORE_TEST_BACKUP: RestoreTestBackup,
+  ARCHIVE_CREATE: ArchiveCreate,
+  ARCHIVE_EXTRACT: ArchiveExtract,
   UPGRADE_AGENT: UpgradeAgent,
   NOOP: Noop,
 } as const;
@@ -288,6 +304,8 @@ export const jobRoles: Record<JobType, NodeRole | null> = {
   BACKUP_DATABASE: "db",
   RESTORE_BACKUP: null,
   RESTORE_TEST_BACKUP: null,
+  ARCHIVE_CREATE: "web",
+  ARCHIVE_EXTRACT: "web",
   UPGRADE_AGENT: null,
   NOOP: null,
 };

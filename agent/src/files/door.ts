@@ -1,7 +1,8 @@
 /**
  * The file manager's one door to a CloudPod's disk (DESIGN section 7). The agent runs this file
- * as a child process with the CloudPod's uid/gid (`node door.ts`: Node's own type stripping,
- * node: builtins only), so the kernel enforces the user's rights on every access. The agent
+ * as a child process with the CloudPod's uid/gid (`node door.ts`: Node's own type stripping; the
+ * archive libraries `tar`, `yauzl` and `yazl` are loaded only by archive jobs), so the kernel
+ * enforces the user's rights on every access. The agent
  * opens the CloudPod's root itself and hands it over as file descriptor 3, so the door never
  * resolves a path outside it. Every path is walked openat-style from there: each component is
  * opened relative to its parent's descriptor (`/proc/self/fd/<fd>/<name>`, the parent's
@@ -13,8 +14,15 @@
  * length][header JSON][data bytes]. Request header `{ id, op, args }`; response header
  * `{ id, ok: true, result }` or `{ id, ok: false, code, message }`; `data` carries file bytes
  * (upload in, read out). Requests run one at a time, in order.
+ *
+ * Archive mode (`node door.ts archive`, started per ARCHIVE_CREATE / ARCHIVE_EXTRACT job): stdin
+ * is one JSON request `{ op: "create" | "extract", args, quotaBytes }`; stdout is JSON lines,
+ * `{ progress, message }` while it runs, then `{ ok: true, result }` or `{ ok: false, code, message }`.
  */
-import { constants, closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmdirSync, statfsSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { constants, closeSync, createReadStream, createWriteStream, fchmodSync, fstatSync, fsyncSync, futimesSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmdirSync, statfsSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createGzip } from "node:zlib";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
 
@@ -244,6 +252,33 @@ function freeSpace(): { freeBytes: number; totalBytes: number } {
   return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
 }
 
+/** Bytes of the regular files below the directory open on `fd` (lstat sizes: links are never followed; unreadable directories are skipped). */
+function usageBelow(fd: number): number {
+  let total = 0;
+  for (const name of readdirSync(at(fd, "."))) {
+    let s: Stats;
+    try {
+      s = lstatSync(at(fd, name));
+    } catch {
+      continue;
+    }
+    if (s.isFile()) total += s.size;
+    if (!s.isDirectory()) continue;
+    let child: number;
+    try {
+      child = openSync(at(fd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch {
+      continue;
+    }
+    try {
+      total += usageBelow(child);
+    } finally {
+      closeSync(child);
+    }
+  }
+  return total;
+}
+
 const UPLOAD_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 function uploadId(args: Args): string {
@@ -393,7 +428,10 @@ const ops: Record<string, (args: Args, data: Buffer) => Reply> = {
       if (offset === 0) {
         const space = freeSpace();
         if (size > space.freeBytes) throw new DoorError("no_space", `${size} bytes do not fit: ${space.freeBytes} bytes free`);
-        if (quotaBytes !== null && size > quotaBytes) throw new DoorError("quota_exceeded", `${size} bytes are over the CloudPod's remaining quota of ${quotaBytes} bytes`);
+        if (quotaBytes !== null) {
+          const used = usageBelow(rootFd);
+          if (used + size > quotaBytes) throw new DoorError("quota_exceeded", `${size} bytes do not fit in the CloudPod's quota: ${used} of ${quotaBytes} bytes are in use`);
+        }
       }
       const temp = UPLOAD_PREFIX + id;
       const fd = openRegular(dirFd, temp, O_WRONLY | O_CREAT, path);
@@ -493,6 +531,596 @@ function send(header: Record<string, unknown>, data: Buffer = Buffer.alloc(0)): 
   process.stdout.write(Buffer.concat([prefix, json, data]));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Archive jobs (archive mode): create and extract .tar.gz/.zip under the same rules as every op.
+// ---------------------------------------------------------------------------------------------
+
+/** Most entries an archive made here may hold. */
+const MAX_CREATE_ENTRIES = 100_000;
+/** Bytes an entry (zip) or the stream (tar.gz) may inflate before the ratio limit applies. */
+const RATIO_GRACE_BYTES = 1024 * 1024;
+/** Bytes of one tar block (POSIX ustar). */
+const TAR_BLOCK = 512;
+
+/** Reports progress (percent 0-100) as a JSON line: every percent step, at most every 200 ms, plus the first and the last. */
+function progressReporter(): (percent: number, message: string) => void {
+  let last = -1;
+  let lastAt = 0;
+  return (percent, message) => {
+    const p = Math.max(0, Math.min(100, Math.floor(percent)));
+    const now = Date.now();
+    if (p === last || (p !== 0 && p !== 100 && now - lastAt < 200)) return;
+    last = p;
+    lastAt = now;
+    process.stdout.write(`${JSON.stringify({ progress: p, message })}\n`);
+  };
+}
+type Report = ReturnType<typeof progressReporter>;
+
+/** How many bytes a job may still write, and the refusal (code and reason) once it writes more. */
+interface Budget {
+  bytes: number;
+  code: string;
+  reason: string;
+}
+
+/** The tightest of `limitBytes`, the free disk space and what the CloudPod's quota leaves (its regular files' bytes walked now). */
+function budgetOf(limitBytes: number, quotaBytes: number | null): Budget {
+  const free = freeSpace().freeBytes;
+  const budgets: Budget[] = [
+    { bytes: limitBytes, code: "limit_exceeded", reason: `the limit of ${limitBytes} bytes` },
+    { bytes: free, code: "no_space", reason: `the ${free} bytes free on the disk` },
+  ];
+  if (quotaBytes !== null) {
+    const used = usageBelow(rootFd);
+    budgets.push({ bytes: Math.max(0, quotaBytes - used), code: "quota_exceeded", reason: `the CloudPod's quota (${used} of ${quotaBytes} bytes in use)` });
+  }
+  return budgets.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+}
+
+/** Whether `name` exists (as anything, a link included) in the directory open on `fd`. */
+function exists(fd: number, name: string): boolean {
+  try {
+    lstatSync(at(fd, name));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One entry to archive: its name in the archive, the directory holding it (components from the root) and its name there. */
+interface Planned {
+  name: string;
+  dir: string[];
+  base: string;
+  directory: boolean;
+  size: number;
+  mode: number;
+  mtime: Date;
+}
+
+/** Lists what archiving `paths` takes (directories recursively, by descriptor); links and special files are skipped and counted. */
+function planArchive(paths: readonly string[]): { entries: Planned[]; skipped: number; bytes: number } {
+  const entries: Planned[] = [];
+  const tops = new Set<string>();
+  let skipped = 0;
+  let bytes = 0;
+  const visit = (dirFd: number, dir: string[], base: string, name: string): void => {
+    const s = lstatSync(at(dirFd, base));
+    if (s.isFile()) {
+      entries.push({ name, dir, base, directory: false, size: s.size, mode: s.mode, mtime: s.mtime });
+      bytes += s.size;
+    } else if (s.isDirectory()) {
+      entries.push({ name: `${name}/`, dir, base, directory: true, size: 0, mode: s.mode, mtime: s.mtime });
+      const child = openChildDir(dirFd, base, name);
+      try {
+        for (const n of readdirSync(at(child, ".")).sort()) visit(child, [...dir, base], n, `${name}/${n}`);
+      } finally {
+        closeSync(child);
+      }
+    } else {
+      skipped++;
+    }
+    if (entries.length > MAX_CREATE_ENTRIES) throw new DoorError("too_large", `more than ${MAX_CREATE_ENTRIES} entries to archive`);
+  };
+  for (const path of paths) {
+    const parts = components(path);
+    const base = parts.pop();
+    if (base === undefined) throw new DoorError("invalid_path", "paths: the root itself cannot be archived; name what is in it");
+    if (tops.has(base)) throw new DoorError("invalid_argument", `paths: two of them are named ${base} in the archive`);
+    tops.add(base);
+    const dirFd = walk(parts, path);
+    try {
+      visit(dirFd, parts, base, base);
+    } catch (error) {
+      throw fsError(error, path);
+    } finally {
+      release(dirFd);
+    }
+  }
+  return { entries, skipped, bytes };
+}
+
+/** Opens a planned regular file again, walking to it by descriptor (a swapped directory or file is refused). */
+function openPlanned(e: Planned): number {
+  const dirFd = walk(e.dir, e.name);
+  try {
+    return openRegular(dirFd, e.base, O_RDONLY, e.name);
+  } catch (error) {
+    throw fsError(error, e.name);
+  } finally {
+    release(dirFd);
+  }
+}
+
+/** A Transform that counts the bytes passing and fails with the budget's refusal past it. */
+function metered(budget: Budget, what: string, onBytes: (total: number) => void = () => undefined): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      if (total > budget.bytes) return done(new DoorError(budget.code, `${what} would take more than ${budget.reason}`));
+      onBytes(total);
+      done(null, chunk);
+    },
+  });
+}
+
+/** The tar stream (POSIX ustar with PAX headers for long names) of `entries`, read file by file by descriptor. */
+async function* tarStream(entries: readonly Planned[], onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  const { Header, Pax } = await import("tar");
+  const header = (data: { path: string; type: "File" | "Directory"; size: number; mode: number; mtime: Date }): Buffer => {
+    const h = new Header({ ...data, mode: data.mode & 0o7777, uid: 0, gid: 0 });
+    const needPax = h.encode();
+    if (!h.block) throw new DoorError("io_error", `${data.path}: the tar header could not be encoded`);
+    return needPax ? Buffer.concat([new Pax({ path: data.path, size: data.size, mtime: data.mtime }).encode(), h.block]) : h.block;
+  };
+  for (const e of entries) {
+    if (e.directory) {
+      yield header({ path: e.name, type: "Directory", size: 0, mode: e.mode, mtime: e.mtime });
+      continue;
+    }
+    const fd = openPlanned(e);
+    try {
+      const s = fstatSync(fd);
+      yield header({ path: e.name, type: "File", size: s.size, mode: s.mode, mtime: s.mtime });
+      let position = 0;
+      while (position < s.size) {
+        const buffer = Buffer.alloc(Math.min(COPY_BUFFER, s.size - position));
+        const n = readSync(fd, buffer, 0, buffer.length, position);
+        // A file that shrank since its header is padded with zeros, so the header's size holds.
+        const piece = n === 0 ? Buffer.alloc(s.size - position) : buffer.subarray(0, n);
+        position += piece.length;
+        onBytes(piece.length);
+        yield piece;
+      }
+      const pad = (TAR_BLOCK - (s.size % TAR_BLOCK)) % TAR_BLOCK;
+      if (pad > 0) yield Buffer.alloc(pad);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  yield Buffer.alloc(2 * TAR_BLOCK);
+}
+
+/** The zip stream (yazl, deflated, ZIP64 where needed) of `entries`, each file opened by descriptor when yazl reaches it. */
+async function zipStream(entries: readonly Planned[], onBytes: (n: number) => void): Promise<NodeJS.ReadableStream> {
+  const { ZipFile } = await import("yazl");
+  const zip = new ZipFile();
+  for (const e of entries) {
+    if (e.directory) {
+      zip.addEmptyDirectory(e.name, { mtime: e.mtime, mode: e.mode });
+      continue;
+    }
+    zip.addReadStreamLazy(e.name, { mtime: e.mtime, mode: e.mode }, (cb) => {
+      try {
+        const fd = openPlanned(e);
+        const stream = createReadStream(at(rootFd, "."), { fd, highWaterMark: COPY_BUFFER });
+        stream.on("data", (chunk) => onBytes(chunk.length));
+        cb(null, stream);
+      } catch (error) {
+        cb(error, Readable.from([]));
+      }
+    });
+  }
+  zip.on("error", (error: Error) => (zip.outputStream as Readable).destroy(error));
+  zip.end();
+  return zip.outputStream;
+}
+
+/** ARCHIVE_CREATE: writes `paths` into the new file `destination` (through a hidden temporary file, renamed into place when complete). */
+async function createArchive(args: Args, quotaBytes: number | null, report: Report): Promise<unknown> {
+  const paths = args.paths;
+  if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p): p is string => typeof p === "string")) throw new DoorError("invalid_argument", "paths must be a non-empty list of strings");
+  const destination = str(args, "destination");
+  const format = args.format;
+  if (format !== "tar.gz" && format !== "zip") throw new DoorError("invalid_argument", "format must be tar.gz or zip");
+  const dstParts = components(destination);
+  const dstName = dstParts.pop();
+  if (dstName === undefined) throw new DoorError("invalid_path", "destination: needs a path below the root");
+  report(0, "listing the files to archive");
+  const plan = planArchive(paths);
+  const budget = budgetOf(Number.MAX_SAFE_INTEGER, quotaBytes);
+  const dirFd = walk(dstParts, destination);
+  try {
+    if (exists(dirFd, dstName)) throw new DoorError("exists", `${destination}: already exists`);
+    const temp = tempName(dstName);
+    const out = openRegular(dirFd, temp, O_WRONLY | O_CREAT | O_EXCL, destination);
+    let read = 0;
+    const onBytes = (n: number): void => {
+      read += n;
+      report(plan.bytes === 0 ? 99 : (99 * read) / plan.bytes, `archiving: ${read} of ${plan.bytes} bytes`);
+    };
+    let written = 0;
+    try {
+      const meter = metered(budget, `the archive ${destination}`, (n) => (written = n));
+      const sink = createWriteStream(at(dirFd, temp), { fd: out, flush: true });
+      if (format === "zip") await pipeline(await zipStream(plan.entries, onBytes), meter, sink);
+      else await pipeline(Readable.from(tarStream(plan.entries, onBytes)), createGzip(), meter, sink);
+      if (exists(dirFd, dstName)) throw new DoorError("exists", `${destination}: already exists`);
+      renameSync(at(dirFd, temp), at(dirFd, dstName));
+    } catch (error) {
+      try {
+        unlinkSync(at(dirFd, temp));
+      } catch {
+        // Already gone (or never made): nothing to remove.
+      }
+      throw fsError(error, destination);
+    }
+    report(100, `archived ${plan.entries.length} entries into ${destination}`);
+    return { entries: plan.entries.length, skipped: plan.skipped, bytes: written };
+  } finally {
+    release(dirFd);
+  }
+}
+
+/** The components of an archive entry's name; names that are absolute or climb out (zip slip) refuse the archive. */
+function entryParts(name: string): string[] {
+  try {
+    return components(name);
+  } catch (error) {
+    throw new DoorError("unsafe_entry", `the archive is refused: entry ${JSON.stringify(name)}: ${(error as Error).message}`);
+  }
+}
+
+/** The archive's entry kinds that may be extracted; anything else (links, devices, FIFOs) refuses the whole archive. */
+type EntryKind = "file" | "directory";
+
+/**
+ * One pass over an archive's entries within the limits. Without `baseFd` it only checks (the
+ * scan before anything is written); with it, it writes each entry below that directory, every
+ * directory opened by descriptor with O_NOFOLLOW and every file created with O_EXCL.
+ */
+class Extraction {
+  readonly limits: { maxBytes: number; maxEntries: number; maxRatio: number };
+  readonly budget: Budget;
+  readonly baseFd: number | null;
+  entries = 0;
+  written = 0;
+  constructor(limits: { maxBytes: number; maxEntries: number; maxRatio: number }, budget: Budget, baseFd: number | null) {
+    this.limits = limits;
+    this.budget = budget;
+    this.baseFd = baseFd;
+  }
+
+  /** Counts one entry and checks its name and kind; returns its components (empty for the archive's own root). */
+  enter(name: string, kind: EntryKind | string): string[] {
+    this.entries++;
+    if (this.entries > this.limits.maxEntries) throw new DoorError("limit_exceeded", `the archive is refused: it has more than ${this.limits.maxEntries} entries`);
+    if (kind !== "file" && kind !== "directory") throw new DoorError("unsafe_entry", `the archive is refused: entry ${JSON.stringify(name)} is a ${kind}; only files and directories are extracted`);
+    const parts = entryParts(name);
+    if (parts.length === 0 && kind === "file") throw new DoorError("unsafe_entry", `the archive is refused: entry ${JSON.stringify(name)} has no name`);
+    return parts;
+  }
+
+  /** Counts `n` inflated bytes of an entry that came from `compressed` bytes; throws past a limit. */
+  account(n: number, entryBytes: number, compressed: number | null, name: string): void {
+    this.written += n;
+    if (this.written > this.budget.bytes) throw new DoorError(this.budget.code, `the archive is refused: it inflates to more than ${this.budget.reason}`);
+    if (compressed !== null && entryBytes > RATIO_GRACE_BYTES && entryBytes > this.limits.maxRatio * Math.max(compressed, 1)) {
+      throw new DoorError("limit_exceeded", `the archive is refused: entry ${JSON.stringify(name)} inflates more than ${this.limits.maxRatio} times its compressed size`);
+    }
+  }
+
+  /** Opens (making what is missing) the directory `parts` below the base; the caller closes it unless it is the base. */
+  directory(parts: readonly string[], mode: number | null, shown: string): number {
+    if (this.baseFd === null) throw new DoorError("io_error", "no directory to extract into");
+    // Permission bits from the archive (never setuid/setgid/sticky), made at mkdir so that a setgid
+    // bit inherited from the parent stays (an unprivileged chmod would clear it).
+    const wanted = mode === null ? null : (mode & 0o777) | 0o700;
+    let fd = this.baseFd;
+    try {
+      for (const [i, part] of parts.entries()) {
+        try {
+          mkdirSync(at(fd, part), i === parts.length - 1 && wanted !== null ? wanted : 0o755);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        const next = openChildDir(fd, part, shown);
+        if (fd !== this.baseFd) closeSync(fd);
+        fd = next;
+      }
+      if (wanted !== null && parts.length > 0 && (fstatSync(fd).mode & 0o777) !== wanted) fchmodSync(fd, wanted);
+      return fd;
+    } catch (error) {
+      if (fd !== this.baseFd) closeSync(fd);
+      throw fsError(error, shown);
+    }
+  }
+
+  /** Creates the file `parts` (O_EXCL: an entry twice refuses the archive) and returns its descriptor. */
+  file(parts: readonly string[], shown: string): number {
+    const dirFd = this.directory(parts.slice(0, -1), null, shown);
+    try {
+      return openRegular(dirFd, parts.at(-1) ?? "", O_WRONLY | O_CREAT | O_EXCL, shown, 0o600);
+    } catch (error) {
+      throw fsError(error, shown);
+    } finally {
+      if (dirFd !== this.baseFd) closeSync(dirFd);
+    }
+  }
+
+  /** Sets a written file's mode and modification time, then closes it. */
+  finishFile(fd: number, mode: number | undefined, mtime: Date | undefined): void {
+    try {
+      fchmodSync(fd, (mode ?? 0o644) & 0o777);
+      if (mtime && !Number.isNaN(mtime.getTime())) futimesSync(fd, mtime, mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Everything one pass over a tar.gz sees: the file's bytes (from position 0), gunzipped, parsed by `tar`'s Parser. */
+async function tarPass(archiveFd: number, archiveSize: number, x: Extraction, report: (done: number) => void): Promise<void> {
+  const { Parser } = await import("tar");
+  let failure: unknown = null;
+  const fail = (error: unknown): void => {
+    failure ??= error;
+  };
+  const parser = new Parser({ strict: true });
+  /** The file being written, closed when its entry ends or the pass fails. */
+  let open: number | null = null;
+  parser.on("entry", (entry: { path: string; type: string; size: number; mode?: number; mtime?: Date; on(event: "data", fn: (chunk: Buffer) => void): void; on(event: "end", fn: () => void): void; resume(): void }) => {
+    if (failure !== null) return entry.resume();
+    try {
+      const kind = entry.type === "File" || entry.type === "OldFile" || entry.type === "ContiguousFile" ? "file" : entry.type === "Directory" ? "directory" : entry.type.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+      const parts = x.enter(entry.path, kind);
+      if (kind === "directory") {
+        if (x.baseFd !== null) {
+          const fd = x.directory(parts, entry.mode ?? 0o755, entry.path);
+          if (fd !== x.baseFd) closeSync(fd);
+        }
+        return entry.resume();
+      }
+      const fd = x.baseFd === null ? null : x.file(parts, entry.path);
+      open = fd;
+      let size = 0;
+      entry.on("data", (chunk) => {
+        if (failure !== null) return;
+        try {
+          size += chunk.length;
+          x.account(chunk.length, size, null, entry.path);
+          if (fd !== null) writeAll(fd, chunk, size - chunk.length);
+        } catch (error) {
+          fail(error);
+        }
+      });
+      entry.on("end", () => {
+        if (fd === null || open !== fd) return;
+        open = null;
+        try {
+          x.finishFile(fd, entry.mode, entry.mtime);
+        } catch (error) {
+          fail(fsError(error, entry.path));
+        }
+      });
+    } catch (error) {
+      fail(error);
+      entry.resume();
+    }
+  });
+  parser.on("error", (error: Error) => fail(new DoorError("invalid_archive", `the archive is not a valid tar.gz: ${error.message}`)));
+  parser.on("warn", (_code: string, message: string | Error) => fail(new DoorError("invalid_archive", `the archive is not a valid tar.gz: ${String(message)}`)));
+  const ended = new Promise<void>((resolve) => parser.on("end", () => resolve()));
+  // The inflated stream (headers, data and padding) is limited as a whole, so neither padding nor
+  // skipped data can inflate without bound (16 blocks per entry cover its headers, a PAX record of
+  // a long name and padding); past 1 MiB it may not exceed maxRatio times the compressed input.
+  const streamCap = x.limits.maxBytes + (x.limits.maxEntries + 2) * 16 * TAR_BLOCK;
+  let compressed = 0;
+  let inflated = 0;
+  // Read with positions (not a ReadStream on the descriptor, whose destroy() would close it: the second pass reads it again).
+  function* chunks(): Generator<Buffer> {
+    for (;;) {
+      const buffer = Buffer.alloc(COPY_BUFFER);
+      const n = readSync(archiveFd, buffer, 0, buffer.length, compressed);
+      if (n === 0) return;
+      compressed += n;
+      report(compressed);
+      yield buffer.subarray(0, n);
+    }
+  }
+  // One chunk read ahead at most, so `compressed` stays close to what the inflater has consumed.
+  const input = Readable.from(chunks(), { highWaterMark: 1 });
+  const gunzip = input.pipe(createGunzip());
+  input.on("error", (error) => gunzip.destroy(error));
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      inflated += chunk.length;
+      if (inflated > streamCap) throw new DoorError("limit_exceeded", `the archive is refused: it inflates to more than the limit of ${x.limits.maxBytes} bytes`);
+      if (inflated > RATIO_GRACE_BYTES && inflated > x.limits.maxRatio * Math.max(compressed, 1)) throw new DoorError("limit_exceeded", `the archive is refused: it inflates more than ${x.limits.maxRatio} times its compressed size`);
+      if (!parser.write(chunk)) await new Promise<void>((resolve) => parser.once("drain", () => resolve()));
+      if (failure !== null) throw failure;
+    }
+    parser.end();
+    await ended;
+    if (failure !== null) throw failure;
+  } catch (error) {
+    input.destroy();
+    gunzip.destroy();
+    if (open !== null) closeSync(open);
+    if (error instanceof DoorError) throw error;
+    throw new DoorError("invalid_archive", `the archive is not a valid tar.gz: ${(error as Error).message}`);
+  }
+  if (compressed !== archiveSize) report(archiveSize);
+}
+
+/** One zip entry as this door reads it: decoded name, kind (from the Unix mode, or a trailing "/"), mode and sizes as declared. */
+interface ZipItem {
+  entry: import("yauzl").Entry;
+  name: string;
+  kind: string;
+  mode: number | undefined;
+}
+
+/** The entries of the zip open on `fd`, read from its central directory (yauzl, names decoded and checked here). */
+async function zipItems(fd: number): Promise<{ zip: import("yauzl").ZipFile; items: ZipItem[] }> {
+  const yauzl = await import("yauzl");
+  let zip: import("yauzl").ZipFile;
+  try {
+    zip = await yauzl.fromFdPromise(fd, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false });
+  } catch (error) {
+    throw new DoorError("invalid_archive", `the archive is not a valid zip: ${(error as Error).message}`);
+  }
+  const items: ZipItem[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) {
+      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+      const unix = entry.versionMadeBy >> 8 === 3 ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
+      const type = unix & 0o170000;
+      const kind = type === 0 ? (name.endsWith("/") ? "directory" : "file")
+        : type === 0o100000 ? "file" : type === 0o040000 ? "directory" : type === 0o120000 ? "symbolic link" : "special file";
+      if (entry.isEncrypted()) throw new DoorError("invalid_archive", `the archive is refused: entry ${JSON.stringify(name)} is encrypted`);
+      items.push({ entry, name, kind, mode: unix === 0 ? undefined : unix & 0o7777 });
+    }
+  } catch (error) {
+    if (error instanceof DoorError) throw error;
+    throw new DoorError("invalid_archive", `the archive is not a valid zip: ${(error as Error).message}`);
+  }
+  return { zip, items };
+}
+
+/** ARCHIVE_EXTRACT: checks the whole archive, then extracts it into a hidden directory beside `destination`, renamed into place only when complete. */
+async function extractArchive(args: Args, quotaBytes: number | null, report: Report): Promise<unknown> {
+  const path = str(args, "path");
+  const destination = str(args, "destination");
+  const rawLimits = typeof args.limits === "object" && args.limits !== null ? (args.limits as Args) : {};
+  const limits = { maxBytes: int(rawLimits, "maxBytes"), maxEntries: int(rawLimits, "maxEntries"), maxRatio: int(rawLimits, "maxRatio") };
+  const lower = path.toLowerCase();
+  const format = lower.endsWith(".zip") ? "zip" : lower.endsWith(".tar.gz") || lower.endsWith(".tgz") ? "tar.gz" : null;
+  if (format === null) throw new DoorError("invalid_argument", `${path}: not a .zip, .tar.gz or .tgz file`);
+  const dstParts = components(destination);
+  const dstName = dstParts.pop();
+  if (dstName === undefined) throw new DoorError("invalid_path", "destination: needs a path below the root");
+  const archiveFd = inParent(path, (dirFd, name) => openRegular(dirFd, name, O_RDONLY, path));
+  try {
+    const archiveSize = fstatSync(archiveFd).size;
+    const budget = budgetOf(limits.maxBytes, quotaBytes);
+    const dirFd = walk(dstParts, destination);
+    try {
+      if (exists(dirFd, dstName)) throw new DoorError("exists", `${destination}: already exists`);
+      report(0, `checking ${path}`);
+      let run: (baseFd: number) => Promise<Extraction>;
+      if (format === "zip") {
+        const { zip, items } = await zipItems(archiveFd);
+        const scan = new Extraction(limits, budget, null);
+        let declared = 0;
+        for (const item of items) {
+          scan.enter(item.name, item.kind);
+          declared += item.entry.uncompressedSize;
+        }
+        if (declared > budget.bytes) throw new DoorError(budget.code, `the archive is refused: its entries declare ${declared} bytes, more than ${budget.reason}`);
+        run = async (baseFd) => {
+          const x = new Extraction(limits, budget, baseFd);
+          const total = Math.max(1, declared);
+          for (const item of items) {
+            const parts = x.enter(item.name, item.kind);
+            if (item.kind === "directory") {
+              const fd = x.directory(parts, item.mode ?? 0o755, item.name);
+              if (fd !== baseFd) closeSync(fd);
+              continue;
+            }
+            const fd = x.file(parts, item.name);
+            let size = 0;
+            try {
+              const stream = await zip.openReadStreamPromise(item.entry);
+              try {
+                for await (const chunk of stream as AsyncIterable<Buffer>) {
+                  size += chunk.length;
+                  x.account(chunk.length, size, item.entry.compressedSize, item.name);
+                  writeAll(fd, chunk, size - chunk.length);
+                  report(5 + (94 * x.written) / total, `extracting: ${x.written} bytes`);
+                }
+              } finally {
+                stream.destroy();
+              }
+            } catch (error) {
+              closeSync(fd);
+              if (error instanceof DoorError) throw error;
+              throw new DoorError("invalid_archive", `the archive is refused: entry ${JSON.stringify(item.name)}: ${(error as Error).message}`);
+            }
+            x.finishFile(fd, item.mode, item.entry.getLastModDate());
+          }
+          return x;
+        };
+      } else {
+        await tarPass(archiveFd, archiveSize, new Extraction(limits, budget, null), (done) => report((30 * done) / Math.max(archiveSize, 1), `checking ${path}: ${done} of ${archiveSize} bytes`));
+        run = async (baseFd) => {
+          const x = new Extraction(limits, budget, baseFd);
+          await tarPass(archiveFd, archiveSize, x, (done) => report(30 + (69 * done) / Math.max(archiveSize, 1), `extracting: ${done} of ${archiveSize} bytes read`));
+          return x;
+        };
+      }
+      const temp = `.mpanel-extract-${process.pid}-${Date.now().toString(36)}`;
+      mkdirSync(at(dirFd, temp), 0o755);
+      let done: Extraction;
+      try {
+        const tempFd = openChildDir(dirFd, temp, destination);
+        try {
+          done = await run(tempFd);
+        } finally {
+          closeSync(tempFd);
+        }
+        if (exists(dirFd, dstName)) throw new DoorError("exists", `${destination}: already exists`);
+        renameSync(at(dirFd, temp), at(dirFd, dstName));
+      } catch (error) {
+        try {
+          removeEntry(dirFd, temp, destination);
+        } catch {
+          // Removed by someone else meanwhile: nothing left to remove.
+        }
+        throw fsError(error, destination);
+      }
+      report(100, `extracted ${done.entries} entries (${done.written} bytes) into ${destination}`);
+      return { entries: done.entries, bytes: done.written };
+    } finally {
+      release(dirFd);
+    }
+  } finally {
+    closeSync(archiveFd);
+  }
+}
+
+/** Archive mode: reads one request from stdin, runs it, writes progress lines and the outcome to stdout, exits. */
+async function archiveMode(): Promise<void> {
+  const input: Buffer[] = [];
+  for await (const chunk of process.stdin) input.push(chunk as Buffer);
+  let outcome: Record<string, unknown>;
+  try {
+    const request = JSON.parse(Buffer.concat(input).toString("utf8")) as { op?: unknown; args?: unknown; quotaBytes?: unknown };
+    const args = typeof request.args === "object" && request.args !== null ? (request.args as Args) : {};
+    const quotaBytes = request.quotaBytes === null || request.quotaBytes === undefined ? null : int(request as Args, "quotaBytes");
+    const report = progressReporter();
+    if (request.op === "create") outcome = { ok: true, result: await createArchive(args, quotaBytes, report) };
+    else if (request.op === "extract") outcome = { ok: true, result: await extractArchive(args, quotaBytes, report) };
+    else throw new DoorError("invalid_argument", `unknown archive operation ${String(request.op)}`);
+  } catch (error) {
+    const failure = error instanceof DoorError ? error : fsError(error, "");
+    outcome = { ok: false, code: failure.code, message: failure.message };
+  }
+  process.stdout.write(`${JSON.stringify(outcome)}\n`, () => process.exit(0));
+}
+
 /** Received bytes not yet parsed into frames (kept as a list: one copy per frame, not per read). */
 let chunks: Buffer[] = [];
 let buffered = 0;
@@ -511,18 +1139,24 @@ function peek(n: number): Buffer {
   return (chunks[0] ?? Buffer.alloc(0)).subarray(0, n);
 }
 
-process.stdin.on("data", (chunk: Buffer) => {
-  chunks.push(chunk);
-  buffered += chunk.length;
-  while (buffered >= 8) {
-    const prefix = peek(8);
-    const headerLength = prefix.readUInt32BE(0);
-    const dataLength = prefix.readUInt32BE(4);
-    if (buffered < 8 + headerLength + dataLength) break;
-    const frame = take(8 + headerLength + dataLength);
-    const header = JSON.parse(frame.subarray(8, 8 + headerLength).toString("utf8")) as { id: unknown; op: unknown; args: unknown };
-    const reply = handle(header, frame.subarray(8 + headerLength));
-    send(reply.header, reply.data);
-  }
-});
-process.stdin.on("end", () => process.exit(0));
+/** Answers framed requests on stdin until it ends. */
+function serve(): void {
+  process.stdin.on("data", (chunk: Buffer) => {
+    chunks.push(chunk);
+    buffered += chunk.length;
+    while (buffered >= 8) {
+      const prefix = peek(8);
+      const headerLength = prefix.readUInt32BE(0);
+      const dataLength = prefix.readUInt32BE(4);
+      if (buffered < 8 + headerLength + dataLength) break;
+      const frame = take(8 + headerLength + dataLength);
+      const header = JSON.parse(frame.subarray(8, 8 + headerLength).toString("utf8")) as { id: unknown; op: unknown; args: unknown };
+      const reply = handle(header, frame.subarray(8 + headerLength));
+      send(reply.header, reply.data);
+    }
+  });
+  process.stdin.on("end", () => process.exit(0));
+}
+
+if (process.argv[2] === "archive") void archiveMode();
+else serve();

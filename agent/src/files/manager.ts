@@ -9,7 +9,7 @@ import { podRoot } from "../jobs/web/paths";
 import type { AgentSession } from "../session";
 
 /** The door script beside this module, run as the CloudPod's user: the TypeScript source (Node's type stripping), or `door.mjs` beside `agent.mjs` in the agent bundle. */
-const DOOR_SCRIPT = new URL(import.meta.url.endsWith(".ts") ? "./door.ts" : "./door.mjs", import.meta.url).pathname;
+export const DOOR_SCRIPT = new URL(import.meta.url.endsWith(".ts") ? "./door.ts" : "./door.mjs", import.meta.url).pathname;
 /** A door process with nothing to do for this long is ended (ms). */
 const DOOR_IDLE_MS = 30_000;
 
@@ -23,10 +23,33 @@ interface DoorReply {
 }
 
 /** A refusal before the door is reached (bad arguments, unknown user). */
-class FileOpError extends Error {
+export class FileOpError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
   }
+}
+
+/**
+ * Opens the root `<podsRoot>/<systemUser>` of a CloudPod (O_DIRECTORY | O_NOFOLLOW) after checking
+ * its system user: it must exist, not be root, and own the root. Returns the descriptor (the
+ * caller closes it) and the user's uid/gid. Throws FileOpError `invalid_argument` or `unknown_user`.
+ */
+export async function openPodRoot(config: AgentConfig, systemUser: string): Promise<{ rootFd: number; uid: number; gid: number }> {
+  const user = SystemUser.safeParse(systemUser);
+  if (!user.success) throw new FileOpError("invalid_argument", "systemUser: not a CloudPod user name");
+  const account = await lookupSystemUser(user.data);
+  if (!account || account.uid === 0 || account.gid === 0) throw new FileOpError("unknown_user", `no CloudPod user ${systemUser} on this node`);
+  let rootFd: number;
+  try {
+    rootFd = openSync(podRoot(config, account.name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch {
+    throw new FileOpError("unknown_user", `the CloudPod root of ${systemUser} is missing`);
+  }
+  if (fstatSync(rootFd).uid !== account.uid) {
+    closeSync(rootFd);
+    throw new FileOpError("unknown_user", `the CloudPod root of ${systemUser} is not owned by it`);
+  }
+  return { rootFd, uid: account.uid, gid: account.gid };
 }
 
 /** One running door: a child process as one CloudPod user, answering framed requests in order. */
@@ -36,6 +59,8 @@ class Door {
   private nextId = 1;
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Bytes the frame being received needs in all (0: not known yet). */
+  private needed = 0;
   private idle: NodeJS.Timeout | undefined;
   private stderr = "";
   closed = false;
@@ -76,13 +101,16 @@ class Door {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
-      if (this.buffered < 8) return;
+      // Pieces are joined only once the whole frame is there (one copy per frame, not per pipe read).
+      if (this.buffered < Math.max(8, this.needed)) return;
       const all = this.chunks.length === 1 ? (this.chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.chunks, this.buffered);
       this.chunks = [all];
       const headerLength = all.readUInt32BE(0);
       const dataLength = all.readUInt32BE(4);
       const end = 8 + headerLength + dataLength;
+      this.needed = end;
       if (all.length < end) return;
+      this.needed = 0;
       const header = JSON.parse(all.subarray(8, 8 + headerLength).toString("utf8")) as Omit<DoorReply, "data"> & { id: number };
       const data = Buffer.from(all.subarray(8 + headerLength, end));
       this.chunks = all.length > end ? [all.subarray(end)] : [];
@@ -127,19 +155,9 @@ export function startFileManager(deps: { config: AgentConfig; session: AgentSess
 
   /** Starts the door of `systemUser` after checking the account and its root. */
   async function openDoor(systemUser: string): Promise<Door> {
-    const user = SystemUser.safeParse(systemUser);
-    if (!user.success) throw new FileOpError("invalid_argument", "systemUser: not a CloudPod user name");
-    const account = await lookupSystemUser(user.data);
-    if (!account || account.uid === 0 || account.gid === 0) throw new FileOpError("unknown_user", `no CloudPod user ${systemUser} on this node`);
-    let rootFd: number;
+    const { rootFd, uid, gid } = await openPodRoot(deps.config, systemUser);
     try {
-      rootFd = openSync(podRoot(deps.config, account.name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-    } catch {
-      throw new FileOpError("unknown_user", `the CloudPod root of ${systemUser} is missing`);
-    }
-    try {
-      if (fstatSync(rootFd).uid !== account.uid) throw new FileOpError("unknown_user", `the CloudPod root of ${systemUser} is not owned by it`);
-      return new Door(rootFd, account.uid, account.gid, () => doors.delete(systemUser));
+      return new Door(rootFd, uid, gid, () => doors.delete(systemUser));
     } finally {
       closeSync(rootFd);
     }

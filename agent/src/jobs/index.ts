@@ -1,4 +1,5 @@
 import type { JobType } from "@mpanel/proto";
+import { archiveCreate, archiveExtract } from "./archive";
 import { backupHandlers } from "./backup/index";
 import type { JobHandler } from "./define";
 import { dbHandlers } from "./db/index";
@@ -23,6 +24,8 @@ export const handlers: { [T in JobType]: JobHandler<T> } = {
   ...dbHandlers,
   ...dnsHandlers,
   ...backupHandlers,
+  ARCHIVE_CREATE: archiveCreate,
+  ARCHIVE_EXTRACT: archiveExtract,
   UPGRADE_AGENT: upgradeAgent,
   NOOP: noop,
 };

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { actorOf } from "../http/auth-hook";
-import { ChmodBody, CopyBody, ListQuery, PathBody, PathQuery, RenameBody, UploadQuery, UploadStatusQuery, WriteTextBody, type FileService } from "./service";
+import { ArchiveBody, ChmodBody, CopyBody, ExtractBody, ListQuery, PathBody, PathQuery, RenameBody, UploadQuery, UploadStatusQuery, WriteTextBody, type FileService } from "./service";
 
 const IdParams = z.object({ id: z.uuid() });
 
@@ -15,7 +15,8 @@ function attachment(name: string): string {
  * The file manager's routes, `/api/admin/cloudpods/:id/files...` (tenant-scoped: another
  * tenant's CloudPod answers 404): list, stat, text read/write, mkdir, rename/move, copy,
  * delete, chmod, free space, resumable upload (`PUT .../files/upload` with an
- * application/octet-stream body, `GET .../files/upload` for the bytes received) and download.
+ * application/octet-stream body, `GET .../files/upload` for the bytes received), download, and
+ * archives as jobs (`POST .../files/archive` and `.../files/extract` answer 202 with the job's id).
  * Registered in their own scope so the raw-body parser and its size limit apply to the upload only.
  */
 export function registerFileRoutes(root: FastifyInstance, s: FileService): void {
@@ -43,6 +44,10 @@ export function registerFileRoutes(root: FastifyInstance, s: FileService): void 
       ({ data: await s.remove(actorOf(req), req.params.id, req.body.path, req.id) }));
     app.post(`${base}/chmod`, { schema: { params: IdParams, body: ChmodBody, tags } }, async (req) =>
       ({ data: await s.chmod(actorOf(req), req.params.id, req.body, req.id) }));
+    app.post(`${base}/archive`, { schema: { params: IdParams, body: ArchiveBody, tags } }, async (req, reply) =>
+      reply.status(202).send({ data: await s.archive(actorOf(req), req.params.id, req.body, req.id) }));
+    app.post(`${base}/extract`, { schema: { params: IdParams, body: ExtractBody, tags } }, async (req, reply) =>
+      reply.status(202).send({ data: await s.extract(actorOf(req), req.params.id, req.body, req.id) }));
     app.get(`${base}/space`, { schema: { params: IdParams, tags } }, async (req) =>
       ({ data: await s.space(actorOf(req), req.params.id, req.id) }));
     app.get(`${base}/upload`, { schema: { params: IdParams, querystring: UploadStatusQuery, tags } }, async (req) =>

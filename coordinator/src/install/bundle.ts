@@ -39,7 +39,8 @@ export interface AgentBundle {
  *   by esbuild into one ES module for Node 24 (no node_modules, no TypeScript loader on the node;
  *   `pg-native`, an optional native add-on `pg` never loads here, is left out; `node-pty`, a
  *   native add-on, is shipped beside it in `node_modules/node-pty`),
- * - `door.mjs`: the file manager's door (agent/src/files/door.ts), run as each CloudPod's user,
+ * - `door.mjs`: the file manager's door (agent/src/files/door.ts, with the archive libraries it
+ *   loads bundled in), run as each CloudPod's user,
  * - `systemd/mpanel-agent.service`: the unit from the repository's `systemd/` folder,
  * - `package.json` (`type: module`, the agent's version) and `README.md`.
  * The tarball is made with `tar --sort=name --mtime=@0 --owner=0 --group=0` and `gzip -n`, so the
@@ -67,7 +68,10 @@ export async function buildAgentBundle(): Promise<AgentBundle> {
     await build({
       entryPoints: [join(repoRoot, "agent/src/files/door.ts")],
       outfile: join(dir, "door.mjs"),
+      // The door's archive mode imports tar, yauzl and yazl (CommonJS ones call require() for node: builtins).
+      bundle: true,
       platform: "node", format: "esm", target: "node24", legalComments: "none", logLevel: "silent",
+      banner: { js: "import { createRequire as mpanelCreateRequire } from 'node:module'; const require = mpanelCreateRequire(import.meta.url);" },
     });
     await copyNodePty(dir);
     await cp(join(repoRoot, "systemd/mpanel-agent.service"), join(dir, "systemd/mpanel-agent.service"));
