@@ -43,6 +43,28 @@ function figure(value: number | undefined): number | null {
   return value !== undefined && Number.isFinite(value) ? value : null;
 }
 
+/** Rows one combined ingest statement takes before the round is cut (a larger single batch still goes alone). */
+const MAX_ROWS_PER_STATEMENT = 5_000;
+/** Ingest statements in flight at once; batches arriving meanwhile wait and share the next statement. */
+const MAX_INGESTS_IN_FLIGHT = 4;
+
+/**
+ * A PostgreSQL array literal (`{1,2.5,null}`) of finite numbers or nulls, from V8's native
+ * JSON encoder instead of the driver's element-by-element escaping: JSON's numbers are valid
+ * float8/int8 input, and `null` is read as NULL (case-insensitive) in an array literal.
+ */
+function numberArray(values: ReadonlyArray<number | null>): string {
+  return `{${JSON.stringify(values).slice(1, -1)}}`;
+}
+
+/** One node's batch waiting for an ingest statement. */
+interface PendingIngest {
+  serverId: string;
+  samples: readonly MetricSample[];
+  resolve(written: number): void;
+  reject(error: unknown): void;
+}
+
 /** A sample as a point of the series. */
 function toPoint(s: MetricSample): MetricPoint {
   return {
@@ -64,30 +86,100 @@ function toPoint(s: MetricSample): MetricPoint {
 export function createMetricsStore(deps: { db: Database; retention: MetricsRetention; log: Logger }) {
   const { pool, prisma } = deps.db;
 
+  /**
+   * Writes the batches of `round` in one statement: the nodes' ids as a uuid[] parameter, every
+   * row through `unnest` of number array literals (the node's 1-based position in that array,
+   * the instant in epoch ms, the figures), `ON CONFLICT DO NOTHING`, one `pg_notify` per batch
+   * with its last 10 points. Resolves each batch with the rows its node got in this statement.
+   */
+  async function writeRound(round: readonly PendingIngest[]): Promise<number[]> {
+    const servers = new Map<string, number>();
+    const positions: number[] = [];
+    const ms: number[] = [];
+    const values: Array<Array<number | null>> = METRIC_FIELDS.map(() => []);
+    const notes: string[] = [];
+    for (const item of round) {
+      const position = servers.get(item.serverId) ?? servers.size + 1;
+      servers.set(item.serverId, position);
+      for (const sample of item.samples) {
+        positions.push(position);
+        ms.push(Number(sample.atMs));
+        for (let i = 0; i < METRIC_FIELDS.length; i++) values[i]?.push(figure(sample[METRIC_FIELDS[i] as MetricField]));
+      }
+      notes.push(JSON.stringify({ kind: "metrics", serverId: item.serverId, points: item.samples.slice(-10).map(toPoint) }));
+    }
+    const unnest = METRIC_FIELDS.map((_, i) => `$${i + 4}::float8[]`).join(", ");
+    const n = METRIC_FIELDS.length;
+    const { rows } = await pool.query<{ counts: Record<string, number> }>(
+      `WITH rows AS (
+         INSERT INTO node_metrics (server_id, step_seconds, at, ${columns})
+         SELECT ($1::uuid[])[t.position], 0, timestamptz 'epoch' + t.ms * interval '1 millisecond', ${METRIC_FIELDS.map((f) => `t.${COLUMNS[f]}`).join(", ")}
+         FROM unnest($2::int4[], $3::int8[], ${unnest}) AS t(position, ms, ${columns})
+         ON CONFLICT DO NOTHING RETURNING server_id
+       )
+       SELECT (SELECT count(pg_notify($${n + 4}, note))::int FROM unnest($${n + 5}::text[]) AS note) AS notified,
+              coalesce((SELECT json_object_agg(c.id, c.n) FROM (SELECT server_id::text AS id, count(*)::int AS n FROM rows GROUP BY server_id) c), '{}'::json) AS counts`,
+      [[...servers.keys()], numberArray(positions), numberArray(ms), ...values.map(numberArray), LIVE_CHANNEL, notes],
+    );
+    const counts = rows[0]?.counts ?? {};
+    return round.map((item) => counts[item.serverId] ?? 0);
+  }
+
+  const waiting: PendingIngest[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+
+  /** Starts statements while fewer than MAX_INGESTS_IN_FLIGHT run, each taking waiting batches up to MAX_ROWS_PER_STATEMENT rows. */
+  function pump(): void {
+    scheduled = false;
+    while (inFlight < MAX_INGESTS_IN_FLIGHT && waiting.length > 0) {
+      let take = 0;
+      let rows = 0;
+      while (take < waiting.length && (take === 0 || rows + (waiting[take]?.samples.length ?? 0) <= MAX_ROWS_PER_STATEMENT)) {
+        rows += waiting[take]?.samples.length ?? 0;
+        take += 1;
+      }
+      const round = waiting.splice(0, take);
+      inFlight += 1;
+      // A failed shared statement (e.g. one node deleted meanwhile) is retried batch by batch, so
+      // each batch succeeds or fails on its own, as with one statement per batch.
+      const alone = (item: PendingIngest): Promise<void> =>
+        writeRound([item]).then((written) => item.resolve(written[0] ?? 0), (error: unknown) => item.reject(error));
+      writeRound(round).then(
+        (written) => round.forEach((item, i) => item.resolve(written[i] ?? 0)),
+        async (error: unknown) => {
+          if (round.length === 1) round[0]?.reject(error);
+          else for (const item of round) await alone(item);
+        },
+      ).finally(() => {
+        inFlight -= 1;
+        pump();
+      });
+    }
+  }
+
   return {
     /**
-     * Stores a batch of raw samples of `serverId` (one statement; a sample at an instant already
-     * stored is ignored, so a re-sent batch is harmless; samples far in the future are dropped)
-     * and notifies the panel. Returns how many rows were written.
+     * Stores a batch of raw samples of `serverId` (a sample at an instant already stored is
+     * ignored, so a re-sent batch is harmless; samples far in the future are dropped) and
+     * notifies the panel (one notification per batch, with its last 10 points). Batches of
+     * several nodes that arrive while MAX_INGESTS_IN_FLIGHT statements run share the next
+     * statement (up to MAX_ROWS_PER_STATEMENT rows). Returns how many rows of this node that
+     * statement wrote (two batches of one node in the same statement both see the node's total).
+     * Rejects with the database error of its own batch: a shared statement that fails (say, one
+     * node was deleted meanwhile) is retried batch by batch.
      */
     async ingest(serverId: string, samples: readonly MetricSample[]): Promise<number> {
       const limit = Date.now() + MAX_FUTURE_MS;
-      const points = samples.filter((s) => Number(s.atMs) > 0 && Number(s.atMs) < limit).map(toPoint);
-      if (points.length === 0) return 0;
-      const at = points.map((p) => p.at);
-      const values = METRIC_FIELDS.map((f) => points.map((p) => p[f]));
-      const unnest = METRIC_FIELDS.map((_, i) => `$${i + 3}::float8[]`).join(", ");
-      const result = await pool.query(
-        `WITH rows AS (
-           INSERT INTO node_metrics (server_id, step_seconds, at, ${columns})
-           SELECT $1::uuid, 0, t.at, ${METRIC_FIELDS.map((f) => `t.${COLUMNS[f]}`).join(", ")}
-           FROM unnest($2::timestamptz[], ${unnest}) AS t(at, ${columns})
-           ON CONFLICT DO NOTHING RETURNING 1
-         )
-         SELECT count(*)::int AS n, pg_notify($${METRIC_FIELDS.length + 3}, $${METRIC_FIELDS.length + 4}) FROM rows`,
-        [serverId, at, ...values, LIVE_CHANNEL, JSON.stringify({ kind: "metrics", serverId, points: points.slice(-10) })],
-      );
-      return Number((result.rows[0] as { n: number } | undefined)?.n ?? 0);
+      const kept = samples.filter((s) => Number(s.atMs) > 0 && Number(s.atMs) < limit);
+      if (kept.length === 0) return 0;
+      return new Promise<number>((resolve, reject) => {
+        waiting.push({ serverId, samples: kept, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(pump);
+        }
+      });
     },
 
     /**
