@@ -97,7 +97,7 @@ describe("file manager page in a real browser against a live coordinator and age
     // Editor: change, warn before leaving unsaved, save, check on the node.
     await row(page, "notes.txt").getByRole("link", { name: "notes.txt", exact: true }).click();
     await page.locator("[data-editor=ready]").waitFor();
-    await page.locator(".CodeMirror").click();
+    await page.locator(".cm-content").click();
     await page.keyboard.press("Control+A");
     await page.keyboard.type("Hello from the browser");
     await page.locator("[data-dirty=yes]").waitFor();
@@ -112,14 +112,14 @@ describe("file manager page in a real browser against a live coordinator and age
 
     // Too big for the editor's API (2 MiB): the server's field error shows under the editor, nothing is written,
     // and leaving asks before the unsaved text is discarded.
-    await page.locator(".CodeMirror").click();
+    await page.locator(".cm-content").click();
     await page.keyboard.press("Control+A");
     // A paste event carrying 2.2 MB (browser code as a string: this project's Node typings have no DOM).
     const big = `${"x".repeat(99)}\n`.repeat(22_000);
     await page.evaluate(`(() => {
       const clipboardData = new DataTransfer();
       clipboardData.setData("text/plain", ${JSON.stringify(big)});
-      document.querySelector(".CodeMirror [contenteditable=true]").dispatchEvent(new ClipboardEvent("paste", { clipboardData, bubbles: true, cancelable: true }));
+      document.querySelector("[data-editor]")?.shadowRoot?.querySelector(".cm-content").dispatchEvent(new ClipboardEvent("paste", { clipboardData, bubbles: true, cancelable: true }));
     })()`);
     await page.locator("[data-dirty=yes]").waitFor();
     await page.getByRole("button", { name: "Save" }).click();

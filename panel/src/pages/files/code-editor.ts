@@ -1,29 +1,32 @@
 /**
- * The text editor itself, loaded on demand (`import("./code-editor")`): CodeMirror, its CSS
- * and its language modes land in their own chunk, not in the panel's main bundle.
+ * The text editor itself, loaded on demand (`import("./code-editor")`): CodeMirror 6 in its own
+ * chunk, and each language in another, loaded when a file of its kind opens; none of it is in
+ * the panel's main bundle. See https://codemirror.net/docs/ref/.
  */
-import CodeMirror from "codemirror";
-import "codemirror/lib/codemirror.css";
-import "codemirror/mode/css/css.js";
-import "codemirror/mode/htmlmixed/htmlmixed.js";
-import "codemirror/mode/javascript/javascript.js";
-import "codemirror/mode/markdown/markdown.js";
-import "codemirror/mode/nginx/nginx.js";
-import "codemirror/mode/php/php.js";
-import "codemirror/mode/properties/properties.js";
-import "codemirror/mode/python/python.js";
-import "codemirror/mode/shell/shell.js";
-import "codemirror/mode/sql/sql.js";
-import "codemirror/mode/xml/xml.js";
-import "codemirror/mode/yaml/yaml.js";
+import { StreamLanguage, type LanguageSupport } from "@codemirror/language";
+import { Compartment, type Text } from "@codemirror/state";
+import { keymap } from "@codemirror/view";
+import { basicSetup, EditorView } from "codemirror";
 
-/** Mode (CodeMirror 5 name or MIME type) by file extension; others open as plain text. */
-const MODES: Record<string, string> = {
-  css: "css", html: "htmlmixed", htm: "htmlmixed", js: "javascript", mjs: "javascript", cjs: "javascript",
-  json: "application/json", ts: "text/typescript", md: "markdown", markdown: "markdown", conf: "nginx",
-  php: "application/x-httpd-php", ini: "properties", env: "properties", py: "python", sh: "shell", bash: "shell",
-  sql: "sql", xml: "xml", svg: "xml", yml: "yaml", yaml: "yaml",
+/** Language support by file extension, each loaded on first use (its own chunk); others open as plain text. */
+const LANGUAGES: Record<string, () => Promise<LanguageSupport | StreamLanguage<unknown>>> = {
+  css: () => import("@codemirror/lang-css").then((m) => m.css()),
+  html: () => import("@codemirror/lang-html").then((m) => m.html()),
+  js: () => import("@codemirror/lang-javascript").then((m) => m.javascript()),
+  ts: () => import("@codemirror/lang-javascript").then((m) => m.javascript({ typescript: true })),
+  json: () => import("@codemirror/lang-json").then((m) => m.json()),
+  md: () => import("@codemirror/lang-markdown").then((m) => m.markdown()),
+  php: () => import("@codemirror/lang-php").then((m) => m.php()),
+  py: () => import("@codemirror/lang-python").then((m) => m.python()),
+  sql: () => import("@codemirror/lang-sql").then((m) => m.sql()),
+  xml: () => import("@codemirror/lang-xml").then((m) => m.xml()),
+  yaml: () => import("@codemirror/lang-yaml").then((m) => m.yaml()),
+  conf: () => import("@codemirror/legacy-modes/mode/nginx").then((m) => StreamLanguage.define(m.nginx)),
+  ini: () => import("@codemirror/legacy-modes/mode/properties").then((m) => StreamLanguage.define(m.properties)),
+  sh: () => import("@codemirror/legacy-modes/mode/shell").then((m) => StreamLanguage.define(m.shell)),
 };
+/** Other extensions that share a language above. */
+const ALIASES: Record<string, string> = { htm: "html", mjs: "js", cjs: "js", markdown: "md", svg: "xml", yml: "yaml", env: "ini", bash: "sh" };
 
 /** What the editor page holds of a mounted editor. */
 export interface MountedEditor {
@@ -38,24 +41,45 @@ export interface MountedEditor {
 
 /**
  * Mounts an editor for `fileName` (its extension picks the highlighting) holding `text` in
- * `host`. `onDirty(dirty)` tells whether the text differs from the last saved state after
- * each change; Ctrl-S / Cmd-S calls `onSave`.
+ * `host`. `onDirty(dirty)` tells whether the text differs from the last saved text after each
+ * change; Ctrl-S / Cmd-S calls `onSave`.
  */
 export function mountEditor(host: HTMLElement, fileName: string, text: string, onDirty: (dirty: boolean) => void, onSave: () => void): MountedEditor {
   const extension = /\.([^.]+)$/.exec(fileName)?.[1]?.toLowerCase() ?? "";
-  const editor = CodeMirror(host, {
-    value: text, mode: MODES[extension] ?? null, lineNumbers: true, lineWrapping: false, indentUnit: 2,
-    inputStyle: "contenteditable", screenReaderLabel: `Contents of ${fileName}`, extraKeys: { "Ctrl-S": onSave, "Cmd-S": onSave },
+  const loadLanguage = LANGUAGES[ALIASES[extension] ?? extension];
+  const language = new Compartment();
+  let saved: Text | null = null;
+  // In a shadow root CodeMirror styles itself through constructed style sheets, which the
+  // panel's Content-Security-Policy (style-src 'self', no inline <style>) allows.
+  const root = host.shadowRoot ?? host.attachShadow({ mode: "open" });
+  const view = new EditorView({
+    parent: root,
+    root,
+    doc: text,
+    extensions: [
+      keymap.of([{ key: "Mod-s", preventDefault: true, run: () => (onSave(), true) }]),
+      basicSetup,
+      language.of([]),
+      EditorView.contentAttributes.of({ "aria-label": `Contents of ${fileName}` }),
+      EditorView.theme({
+        "&": { height: "65vh", minHeight: "16rem", fontSize: ".9rem" },
+        ".cm-scroller": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, monospace" },
+      }),
+      EditorView.updateListener.of((update) => {
+        if (update.docChanged) onDirty(!update.state.doc.eq(saved ?? update.startState.doc));
+      }),
+    ],
   });
-  let saved = editor.changeGeneration();
-  editor.on("change", () => onDirty(!editor.isClean(saved)));
+  saved = view.state.doc;
+  // Highlighting arrives when its language has loaded; the text is editable meanwhile.
+  loadLanguage?.().then((support) => view.dispatch({ effects: language.reconfigure(support) }), () => undefined);
   return {
-    value: () => editor.getValue(),
+    value: () => view.state.doc.toString(),
     markSaved() {
-      saved = editor.changeGeneration();
+      saved = view.state.doc;
       onDirty(false);
     },
-    focus: () => editor.focus(),
-    destroy: () => editor.getWrapperElement().remove(),
+    focus: () => view.focus(),
+    destroy: () => view.destroy(),
   };
 }
