@@ -17,15 +17,16 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { request } from "node:http";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { execa } from "execa";
+import { loadText, printReport } from "../print";
 import { startBenchPod, type BenchPod } from "../terminal/pod";
 import { startPrivateSshd, type PrivateSshd } from "../terminal/sshd";
 
 /** The 1/5/15-minute load averages when the bench started (the machine is shared). */
-const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(" ");
+const loadAtStart = loadText();
 const FILE_MIB = Number(process.env.FILE_MIB ?? 1024);
 const SIZE = FILE_MIB * 1024 * 1024;
 const BLOCK = 4 * 1024 * 1024;
@@ -119,17 +120,17 @@ try {
   const peer = await scp(sshd, source, dir);
   const rate = (seconds: number): number => FILE_MIB / seconds;
   const cell = (v: number): string => v.toFixed(1).padStart(10);
-  console.log(`file transfer of ${FILE_MIB} MiB over loopback (MiB/s)`);
-  console.log(`${"".padEnd(34)} ${"upload".padStart(10)} ${"download".padStart(10)}`);
-  console.log(`${"mPanel (HTTP -> coordinator -> agent)".padEnd(34)} ${cell(rate(ours.upload))} ${cell(rate(ours.download))}`);
-  console.log(`${"scp (OpenSSH, loopback)".padEnd(34)} ${cell(rate(peer.upload))} ${cell(rate(peer.download))}`);
-  console.log(`mPanel/scp: upload ${(peer.upload / ours.upload).toFixed(2)}, download ${(peer.download / ours.download).toFixed(2)} (target: >= 0.8)`);
-  console.log(`load average at the end (2 cores, shared): ${loadavg().map((l) => l.toFixed(2)).join(" ")}; at the start: ${loadAtStart}`);
-  console.log(JSON.stringify({
+  printReport([
+    `file transfer of ${FILE_MIB} MiB over loopback (MiB/s)`,
+    `${"".padEnd(34)} ${"upload".padStart(10)} ${"download".padStart(10)}`,
+    `${"mPanel (HTTP -> coordinator -> agent)".padEnd(34)} ${cell(rate(ours.upload))} ${cell(rate(ours.download))}`,
+    `${"scp (OpenSSH, loopback)".padEnd(34)} ${cell(rate(peer.upload))} ${cell(rate(peer.download))}`,
+    `mPanel/scp: upload ${(peer.upload / ours.upload).toFixed(2)}, download ${(peer.download / ours.download).toFixed(2)} (target: >= 0.8)`,
+  ], loadAtStart, {
     bench: "files", mib: FILE_MIB,
     mpanel: { uploadMiBps: rate(ours.upload), downloadMiBps: rate(ours.download) },
     scp: { uploadMiBps: rate(peer.upload), downloadMiBps: rate(peer.download) },
-  }));
+  });
 } finally {
   await pod?.stop();
   await sshd.stop();

@@ -8,9 +8,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { loadText, printReport } from "../print";
 import { startBenchPod } from "../terminal/pod";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
+const loadAtStart = loadText();
 const pod = await startBenchPod("requests");
 const { t, podId } = pod;
 const files = `/api/admin/cloudpods/${podId}/files`;
@@ -45,8 +47,11 @@ try {
     ["upload request, 64 KiB chunk", await timed(upload(64 * 1024))],
     ["upload request, 1 MiB chunk", await timed(upload(1024 * 1024))],
   ];
-  console.log(`file API request latency, ${ROUNDS} requests each, one at a time (ms)`);
-  for (const [name, ms] of rows) console.log(`${name.padEnd(40)} p50 ${ms[Math.floor(ms.length / 2)]?.toFixed(2).padStart(7)}   max ${ms.at(-1)?.toFixed(2).padStart(7)}`);
+  const p50 = (ms: number[]): number => ms[Math.floor(ms.length / 2)] ?? NaN;
+  printReport([
+    `file API request latency, ${ROUNDS} requests each, one at a time (ms)`,
+    ...rows.map(([name, ms]) => `${name.padEnd(40)} p50 ${p50(ms).toFixed(2).padStart(7)}   max ${(ms.at(-1) ?? NaN).toFixed(2).padStart(7)}`),
+  ], loadAtStart, { bench: "file-requests", rounds: ROUNDS, p50Ms: Object.fromEntries(rows.map(([name, ms]) => [name, p50(ms)])) });
 } finally {
   await pod.stop();
 }

@@ -26,7 +26,7 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create, MetricSampleSchema } from "@mpanel/proto";
-import { loadavg } from "node:os";
+import { loadText, printReport } from "../print";
 import { fetchServerCa } from "../../agent/src/tls-fetch-ca";
 import { verifyCaPin } from "../../agent/src/pki";
 import { readFileSync } from "node:fs";
@@ -37,7 +37,7 @@ import { mapLimit, round, sleep } from "../dispatch/stats";
 import type { FromMetricsAgents, ToMetricsAgents } from "./ipc";
 
 /** The 1/5/15-minute load averages when the bench started (the machine is shared). */
-const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(" ");
+const loadAtStart = loadText();
 const AGENTS = Number(process.env.AGENTS ?? 1000);
 const PROCS = Number(process.env.PROCS ?? 2);
 const BIG_BATCHES = Number(process.env.BIG_BATCHES ?? 1);
@@ -174,15 +174,16 @@ try {
   runs.push(await measure(bench, "peer: node-pg INSERT x5000", n * 500 * BIG_BATCHES, [], direct(BIG_BATCHES, 500, hourAgo(6))));
 
   const head = ["samples", "wall s", "samples/s", "coord CPU s", "per coord core", "agents CPU s", "PG CPU s"];
-  console.log(`metric samples ingested (${n} agents; a sample = one node_metrics row of 8 figures)`);
-  console.log(`${"".padEnd(30)} ${head.map((h) => h.padStart(14)).join(" ")}`);
+  const lines = [
+    `metric samples ingested (${n} agents; a sample = one node_metrics row of 8 figures)`,
+    `${"".padEnd(30)} ${head.map((h) => h.padStart(14)).join(" ")}`,
+  ];
   for (const r of runs) {
     const cells = [r.samples, r.wallS, r.samplesPerS, r.coordinatorCpuS, r.samplesPerCoordinatorCoreS, r.agentsCpuS ?? "-", r.postgresCpuS];
-    console.log(`${r.name.padEnd(30)} ${cells.map((c) => (typeof c === "number" ? c.toLocaleString("en") : c).padStart(14)).join(" ")}`);
+    lines.push(`${r.name.padEnd(30)} ${cells.map((c) => (typeof c === "number" ? c.toLocaleString("en") : c).padStart(14)).join(" ")}`);
   }
-  console.log("target: >= 500,000 samples/s per coordinator core");
-  console.log(`load average at the end (2 cores, shared): ${loadavg().map((l) => l.toFixed(2)).join(" ")}; at the start: ${loadAtStart}`);
-  console.log(JSON.stringify({ bench: "metrics", agents: n, runs }));
+  lines.push("target: >= 500,000 samples/s per coordinator core");
+  printReport(lines, loadAtStart, { bench: "metrics", agents: n, runs });
 } finally {
   await Promise.all(children.map((c) => c.ask({ kind: "stop" }, "stopped", 30_000).then(() => c.exit()).catch(() => c.proc.kill("SIGKILL"))));
   await bench.stop();

@@ -13,14 +13,14 @@
  * Run as root: `source install/env.sh && npx tsx bench/terminal/main.ts` (KEYSTROKES=1000 default).
  */
 import { spawn } from "node:child_process";
-import { loadavg } from "node:os";
+import { loadText, printReport } from "../print";
 import { SESSION_COOKIE } from "../../coordinator/src/http/auth-hook";
 import { summarize, type LatencySummary } from "../dispatch/stats";
 import { startBenchPod } from "./pod";
 import { startPrivateSshd } from "./sshd";
 
 /** The 1/5/15-minute load averages when the bench started (the machine is shared). */
-const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(" ");
+const loadAtStart = loadText();
 const KEYSTROKES = Number(process.env.KEYSTROKES ?? 1000);
 /** AGENT_PROCESS=1: the agent runs as its own process instead of in the bench's (the harness's way). */
 const AGENT_PROCESS = process.env.AGENT_PROCESS === "1";
@@ -151,13 +151,13 @@ try {
   const peer = summarize(await echoRoundTrips(ssh, KEYSTROKES));
   await ssh.close();
 
-  console.log(`keystroke echo round trip, one at a time (ms; ${KEYSTROKES} keystrokes after ${WARMUP} warm-up; agent ${AGENT_PROCESS ? "in its own process" : "in the bench's process"})`);
-  console.log(`${"".padEnd(28)} ${["p50", "p90", "p99", "max", "mean"].map((h) => h.padStart(8)).join(" ")} ${"n".padStart(6)}`);
-  console.log(row("mPanel (WebSocket->agent)", mpanel));
-  console.log(row("ssh -tt (OpenSSH, loopback)", peer));
-  console.log(`p99 mPanel/ssh: ${(mpanel.p99 / peer.p99).toFixed(2)} (target: <= 1)`);
-  console.log(`load average at the end (2 cores, shared): ${loadavg().map((l) => l.toFixed(2)).join(" ")}; at the start: ${loadAtStart}`);
-  console.log(JSON.stringify({ bench: "terminal", keystrokes: KEYSTROKES, agentProcess: AGENT_PROCESS, mpanel, ssh: peer }));
+  printReport([
+    `keystroke echo round trip, one at a time (ms; ${KEYSTROKES} keystrokes after ${WARMUP} warm-up; agent ${AGENT_PROCESS ? "in its own process" : "in the bench's process"})`,
+    `${"".padEnd(28)} ${["p50", "p90", "p99", "max", "mean"].map((h) => h.padStart(8)).join(" ")} ${"n".padStart(6)}`,
+    row("mPanel (WebSocket->agent)", mpanel),
+    row("ssh -tt (OpenSSH, loopback)", peer),
+    `p99 mPanel/ssh: ${(mpanel.p99 / peer.p99).toFixed(2)} (target: <= 1)`,
+  ], loadAtStart, { bench: "terminal", keystrokes: KEYSTROKES, agentProcess: AGENT_PROCESS, mpanel, ssh: peer });
 } finally {
   await sshd.stop();
   await pod.stop();

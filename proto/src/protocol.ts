@@ -1,4 +1,4 @@
-import type { JobType } from "./jobs";
+import { jobTypes, type JobType } from "./jobs";
 
 /**
  * Versioning of the agent protocol (DESIGN section 2). The major version is the protobuf
@@ -30,7 +30,12 @@ export function protocolSupported(minor: number): boolean {
   return minor >= PROTOCOL_MINOR - SUPPORTED_MINORS_BEHIND;
 }
 
-/** The job types an agent runs: what it announced, or minor 0's set when it announced none. */
+/**
+ * The job types to restrict an agent's claims to: what it announced, or minor 0's set when it
+ * announced none; empty (no restriction, so the claim query skips the type test on its hot
+ * path) when the agent runs every job type this build knows.
+ */
 export function agentJobTypes(announced: readonly string[]): readonly string[] {
-  return announced.length > 0 ? announced : MINOR_0_JOB_TYPES;
+  const runs = announced.length > 0 ? announced : MINOR_0_JOB_TYPES;
+  return jobTypes.every((type) => runs.includes(type)) ? [] : runs;
 }

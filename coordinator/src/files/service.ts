@@ -40,6 +40,9 @@ const PlanQuotas = z.object({ diskMb: z.number().int().min(0).optional() });
 /** Chunks of one upload or download sent to the node before the first is answered (at most 4 MiB in flight). */
 const IN_FLIGHT = 4;
 
+/** An archive job of the file manager and its request body. */
+type ArchiveJob = { type: "ARCHIVE_CREATE"; args: z.output<typeof ArchiveBody> } | { type: "ARCHIVE_EXTRACT"; args: z.output<typeof ExtractBody> };
+
 /** Arguments recorded in a FILES_CHANGED audit event (never file contents). */
 const AUDITED_ARGS = ["path", "from", "to", "mode", "size"] as const;
 
@@ -62,6 +65,26 @@ export interface FileEntry {
  */
 export function createFileService(deps: { db: Database; channels: NodeChannels; wakeups: Wakeups }) {
   const { prisma } = deps.db;
+
+  /**
+   * Enqueues `job` (one attempt) on the CloudPod's node with its system user and its quota
+   * (`files:write`, else 404), audited as FILES_CHANGED with `audited` and the job id.
+   */
+  async function archiveJob(actor: Actor, id: string, job: ArchiveJob, audited: Record<string, unknown>, requestId: string): Promise<{ jobId: string }> {
+    const pod = await podFor(actor, id, "files:write");
+    const target = { cloudPodId: pod.id, systemUser: SystemUser.parse(pod.systemUser), quotaBytes: await quotaBytesOf(pod.id) };
+    const queued = { tenantId: pod.tenantId, targetServerId: pod.serverId, maxAttempts: 1 };
+    return withJobs(deps.db, deps.wakeups, async (tx, enqueue) => {
+      const { id: jobId } = job.type === "ARCHIVE_CREATE"
+        ? await enqueue({ type: job.type, payload: { ...job.args, ...target }, ...queued })
+        : await enqueue({ type: job.type, payload: { ...job.args, ...target }, ...queued });
+      await audit(tx, {
+        action: "FILES_CHANGED", targetType: "cloud_pod", targetId: pod.id, tenantId: pod.tenantId, actorUserId: actor.userId, requestId,
+        data: { ...audited, jobId },
+      });
+      return { jobId };
+    });
+  }
 
   /**
    * The CloudPod's disk quota in bytes: `diskMb` of the plan of its latest subscription that is
@@ -150,16 +173,7 @@ export function createFileService(deps: { db: Database; channels: NodeChannels; 
      * jobs API's (`GET /api/admin/jobs/:id`).
      */
     async archive(actor: Actor, id: string, body: z.output<typeof ArchiveBody>, requestId: string): Promise<{ jobId: string }> {
-      const pod = await podFor(actor, id, "files:write");
-      const quotaBytes = await quotaBytesOf(pod.id);
-      return withJobs(deps.db, deps.wakeups, async (tx, enqueue) => {
-        const job = await enqueue({ type: "ARCHIVE_CREATE", payload: { ...body, cloudPodId: pod.id, systemUser: SystemUser.parse(pod.systemUser), quotaBytes }, tenantId: pod.tenantId, targetServerId: pod.serverId, maxAttempts: 1 });
-        await audit(tx, {
-          action: "FILES_CHANGED", targetType: "cloud_pod", targetId: pod.id, tenantId: pod.tenantId, actorUserId: actor.userId, requestId,
-          data: { op: "archive", paths: body.paths, destination: body.destination, format: body.format, jobId: job.id },
-        });
-        return { jobId: job.id };
-      });
+      return archiveJob(actor, id, { type: "ARCHIVE_CREATE", args: body }, { op: "archive", paths: body.paths, destination: body.destination, format: body.format }, requestId);
     },
 
     /**
@@ -170,16 +184,7 @@ export function createFileService(deps: { db: Database; channels: NodeChannels; 
      */
     async extract(actor: Actor, id: string, body: z.output<typeof ExtractBody>, requestId: string): Promise<{ jobId: string }> {
       if (archiveFormatOf(body.path) === null) throw new AppError("validation", "path: not a .zip, .tar.gz or .tgz file", [{ field: "path", message: "not a .zip, .tar.gz or .tgz file" }]);
-      const pod = await podFor(actor, id, "files:write");
-      const quotaBytes = await quotaBytesOf(pod.id);
-      return withJobs(deps.db, deps.wakeups, async (tx, enqueue) => {
-        const job = await enqueue({ type: "ARCHIVE_EXTRACT", payload: { ...body, cloudPodId: pod.id, systemUser: SystemUser.parse(pod.systemUser), quotaBytes }, tenantId: pod.tenantId, targetServerId: pod.serverId, maxAttempts: 1 });
-        await audit(tx, {
-          action: "FILES_CHANGED", targetType: "cloud_pod", targetId: pod.id, tenantId: pod.tenantId, actorUserId: actor.userId, requestId,
-          data: { op: "extract", path: body.path, destination: body.destination, jobId: job.id },
-        });
-        return { jobId: job.id };
-      });
+      return archiveJob(actor, id, { type: "ARCHIVE_EXTRACT", args: body }, { op: "extract", path: body.path, destination: body.destination }, requestId);
     },
 
     /**

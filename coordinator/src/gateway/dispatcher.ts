@@ -6,7 +6,7 @@ import type { JobTarget, Wakeups } from "../jobs/wakeups";
 export interface AgentSession {
   nodeId: string;
   roles: string[];
-  /** The job types its agent runs (it is assigned no other). */
+  /** The job types its agent runs (it is assigned no other); empty when it runs every type. */
   jobTypes: readonly string[];
   /** Job slots the agent has granted and not yet been given. */
   credits: number;

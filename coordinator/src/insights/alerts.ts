@@ -59,9 +59,10 @@ export function createAlerts(deps: { db: Database }) {
       const sites = scopeOf(actor, "websites:read");
       if (sites) {
         const checks = await prisma.uptimeCheck.findMany({ where: { ...sites, status: "down", enabled: true, website: { deletedAt: null } }, include: { website: true }, orderBy: { lastCheckedAt: "asc" }, take: PER_KIND });
+        const lastUp = await prisma.uptimeResult.groupBy({ by: ["checkId"], where: { checkId: { in: checks.map((c) => c.id) }, ok: true }, _max: { at: true } });
+        const upAt = new Map(lastUp.map((r) => [r.checkId, r._max.at]));
         for (const c of checks) {
-          const last = await prisma.uptimeResult.findFirst({ where: { checkId: c.id, ok: true }, orderBy: { at: "desc" }, select: { at: true } });
-          alerts.push({ kind: "site_down", severity: "critical", since: (last?.at ?? c.createdAt).toISOString(), tenantId: c.tenantId, subject: { type: "website", id: c.websiteId, name: c.website.domain }, detail: `${c.url} is down (${c.consecutiveFailures} failed probes in a row)` });
+          alerts.push({ kind: "site_down", severity: "critical", since: (upAt.get(c.id) ?? c.createdAt).toISOString(), tenantId: c.tenantId, subject: { type: "website", id: c.websiteId, name: c.website.domain }, detail: `${c.url} is down (${c.consecutiveFailures} failed probes in a row)` });
         }
       }
       const backups = scopeOf(actor, "backups:read");

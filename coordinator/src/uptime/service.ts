@@ -14,6 +14,8 @@ export const UPTIME_LOCK = 7_245_201;
 const PROBE_CONCURRENCY = 16;
 /** Checks taken per batch of a run. */
 const RUN_BATCH = 200;
+/** How often results past the retention are deleted (ms): not on every run, the probes' history is large. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 /**
  * Body of `POST /api/admin/websites/:id/uptime-checks`. The URL is built from the website's
@@ -62,6 +64,7 @@ const shownResult = (r: { id: bigint; at: Date; ok: boolean; statusCode: number 
 export function createUptimeService(deps: { db: Database; pins: ReadonlyMap<string, string>; retentionMs: number; log: Logger }) {
   const { prisma } = deps.db;
   const log = deps.log.child({ component: "uptime" });
+  let prunedAt = 0;
 
   async function findCheck(actor: Actor, id: string) {
     const check = await prisma.uptimeCheck.findFirst({ where: { id, ...tenantWhere(actor, "websites:read") } });
@@ -152,7 +155,7 @@ export function createUptimeService(deps: { db: Database; pins: ReadonlyMap<stri
 
     /**
      * Probes every enabled check due at `now` (batches of RUN_BATCH, PROBE_CONCURRENCY at a
-     * time), records the outcomes and prunes results older than the retention. Checks of
+     * time), records the outcomes and, at most hourly, prunes results older than the retention. Checks of
      * deleted websites are skipped. Returns the number probed, or null when another replica
      * holds the run's lock.
      */
@@ -174,7 +177,10 @@ export function createUptimeService(deps: { db: Database; pins: ReadonlyMap<stri
           probed += due.length;
           if (due.length < RUN_BATCH) break;
         }
-        await prisma.uptimeResult.deleteMany({ where: { at: { lt: new Date(now.getTime() - deps.retentionMs) } } });
+        if (now.getTime() - prunedAt >= PRUNE_EVERY_MS) {
+          await prisma.uptimeResult.deleteMany({ where: { at: { lt: new Date(now.getTime() - deps.retentionMs) } } });
+          prunedAt = now.getTime();
+        }
         return probed;
       });
     },

@@ -1,11 +1,12 @@
 import { useState } from "react";
 import { api } from "../api";
 import { useResource } from "../hooks";
-import { Link, navigate, useLocation } from "../router";
+import { Link, navigate } from "../router";
 import { useArea } from "../session";
 import type { Backup, BackupPolicy, CloudPod } from "../types";
 import { Badge, CheckField, Empty, FormError, PageHeader, Pager, TextField, useConfirm, useForm, useToast, When } from "../ui";
 import { CreatePanel, useReloadOnLive } from "./common";
+import { useUrlQuery } from "./url-query";
 
 const STATUSES = ["pending", "succeeded", "failed", "expired"];
 
@@ -66,15 +67,9 @@ function PolicyPanel({ pod, policy, onDone }: { pod: CloudPod; policy: BackupPol
 /** The backups of the CloudPods in view, filtered and paged, with restore (asks first) and, for one pod, its policy. */
 export function BackupsPage() {
   const { base } = useArea();
-  const { search } = useLocation();
   const confirm = useConfirm();
   const toast = useToast();
-  const query = { cloudPodId: search.get("cloudPodId") ?? "", status: search.get("status") ?? "", kind: search.get("kind") ?? "", page: Number(search.get("page") ?? 1), pageSize: 25 };
-  const setQuery = (change: Partial<typeof query>): void => {
-    const next = new URLSearchParams();
-    for (const [k, v] of Object.entries({ ...query, page: 1, ...change })) if (v && k !== "pageSize" && !(k === "page" && v === 1)) next.set(k, String(v));
-    navigate(`${base}/backups${next.size ? `?${next}` : ""}`, true);
-  };
+  const { query, set: setQuery } = useUrlQuery(`${base}/backups`, ["cloudPodId", "status", "kind"] as const, 25);
   const pods = useResource(() => api.cloudPods({ pageSize: 200 }), "pods");
   const backups = useResource(() => api.backups(query), JSON.stringify(query));
   const pod = pods.data?.data.find((p) => p.id === query.cloudPodId) ?? null;

@@ -1,10 +1,11 @@
 import { api } from "../api";
 import { useResource } from "../hooks";
 import type { LiveMessage } from "../live";
-import { Link, navigate, useLocation } from "../router";
+import { Link } from "../router";
 import { useArea } from "../session";
 import type { Job, JobDetail, Paged } from "../types";
 import { Badge, Empty, Pending, PageHeader, Pager, When } from "../ui";
+import { useUrlQuery } from "./url-query";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
 
@@ -49,13 +50,7 @@ export function JobTable({ jobs }: { jobs: JobSummary[] }) {
 /** Jobs with filters (status, type, server), paged, updated live. */
 export function JobsPage() {
   const { base, kind } = useArea();
-  const { search } = useLocation();
-  const query = { status: search.get("status") ?? "", type: search.get("type") ?? "", serverId: search.get("serverId") ?? "", page: Number(search.get("page") ?? 1), pageSize: 25 };
-  const setQuery = (change: Partial<typeof query>): void => {
-    const next = new URLSearchParams();
-    for (const [k, v] of Object.entries({ ...query, page: 1, ...change })) if (v && k !== "pageSize" && !(k === "page" && v === 1)) next.set(k, String(v));
-    navigate(`${base}/jobs${next.size ? `?${next}` : ""}`, true);
-  };
+  const { query, set: setQuery } = useUrlQuery(`${base}/jobs`, ["status", "type", "serverId"] as const, 25);
   const accepts = (job: JobSummary) => query.page === 1 && (!query.status || query.status === job.status) && (!query.type || query.type === job.type) && !query.serverId;
   const jobs = useResource<Paged<JobSummary>>(() => api.jobs(query), JSON.stringify(query), (current, message) => ({ ...current, data: liveJobs(current.data, message, accepts, query.pageSize) }));
   return (
