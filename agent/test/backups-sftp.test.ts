@@ -1,21 +1,20 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, unlink, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { randomBytes, randomUUID } from "node:crypto";
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import type { BackupResult, JobInput, JobType } from "@mpanel/proto";
+import { join } from "node:path";
+import type { BackupResult } from "@mpanel/proto";
 import { execa } from "execa";
 import mariadb from "mariadb";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobError, runJob, tree } from "./support/job-kit";
 import { parseAgentConfig } from "../src/config";
 import { freePort } from "../src/drivers/free-port";
 import { startPrivateMariaDb, type PrivateMariaDb } from "../src/drivers/mariadb-instance";
+import { startPrivateSshd, type PrivateSshd } from "../src/drivers/sshd-instance";
 import { ResticError } from "../src/drivers/restic";
 import { lookupSystemUser, removeSystemUser } from "../src/drivers/system-users";
-import { JobError, parsePayload, type JobContext } from "../src/jobs/define";
-import { handlers } from "../src/jobs/index";
+import type { JobContext } from "../src/jobs/define";
 import { docRoot, podRoot } from "../src/jobs/web/paths";
 import { closeServices, createServices } from "../src/services";
 
@@ -34,83 +33,6 @@ const cloudPodId = randomUUID();
 const databaseId = randomUUID();
 const domain = "sftp-site.test";
 const dbName = `sftp_${suffix}`;
-
-async function runJob<T extends JobType>(ctx: JobContext, type: T, input: JobInput<T>): Promise<unknown> {
-  const handler = handlers[type] as { run(p: unknown, c: JobContext): Promise<unknown> };
-  return handler.run(parsePayload(type, JSON.stringify(input)), ctx);
-}
-
-async function jobError(p: Promise<unknown>): Promise<JobError> {
-  const error = await p.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(JobError);
-  return error as JobError;
-}
-
-/** Every entry under `dir`: relative path -> type, mode, owner and content hash (or link target). */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (path: string): Promise<void> => {
-    const info = await lstat(path);
-    const what = info.isSymbolicLink() ? `link:${await readlink(path)}`
-      : info.isDirectory() ? "dir"
-      : `file:${createHash("sha256").update(await readFile(path)).digest("hex")}`;
-    out[relative(dir, path) || "."] = `${what} mode=${(info.mode & 0o7777).toString(8)} owner=${info.uid}:${info.gid}`;
-    if (info.isDirectory()) for (const name of (await readdir(path)).sort()) await walk(join(path, name));
-  };
-  await walk(dir);
-  return out;
-}
-
-/** A private sshd on 127.0.0.1: its port, host public key (`type base64`), the client's private key file; stop() ends it. */
-interface PrivateSshd {
-  port: number;
-  hostKey: string;
-  clientKey: string;
-  stop(): Promise<void>;
-}
-
-async function startSshd(dir: string): Promise<PrivateSshd> {
-  await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
-  const port = await freePort();
-  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_ed25519")]);
-  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
-  await writeFile(join(dir, "authorized_keys"), await readFile(join(dir, "client.pub")), { mode: 0o600 });
-  await writeFile(join(dir, "sshd_config"), [
-    `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_ed25519")}`, `PidFile ${join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "UseDNS no", "Subsystem sftp internal-sftp", "",
-  ].join("\n"));
-  const proc: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  proc.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  for (let tries = 0; ; tries += 1) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (up) break;
-    if (tries > 200 || proc.exitCode !== null) throw new Error(`sshd did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const [type, key] = (await readFile(join(dir, "host_ed25519.pub"), "utf8")).trim().split(" ");
-  return {
-    port,
-    hostKey: `${type} ${key}`,
-    clientKey: join(dir, "client"),
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise((resolve) => proc.once("exit", resolve));
-        proc.kill("SIGTERM");
-        await exited;
-      }
-    },
-  };
-}
 
 describe("backups to an sftp: restic repository on a backup host", () => {
   let prefix: string;
@@ -158,7 +80,7 @@ describe("backups to an sftp: restic repository on a backup host", () => {
     await mkdir(join(prefix, "sshd"));
     await mkdir(join(prefix, "backup-host"));
     await writeFile(join(prefix, "restic-password"), randomBytes(24).toString("base64"), { mode: 0o600 });
-    [sshd, maria] = await Promise.all([startSshd(join(prefix, "sshd")), startPrivateMariaDb({ prefix: join(prefix, "mariadb"), port: await freePort() })]);
+    [sshd, maria] = await Promise.all([startPrivateSshd(), startPrivateMariaDb({ prefix: join(prefix, "mariadb"), port: await freePort() })]);
     // The node's key, where `install/agent.sh --backup-ssh-key` puts it.
     await mkdir(join(prefix, "state", "backup"), { recursive: true, mode: 0o700 });
     await copyFile(sshd.clientKey, join(prefix, "state", "backup", "sftp-key"));

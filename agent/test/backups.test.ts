@@ -1,20 +1,20 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, unlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import type { BackupResult, JobInput, JobType, RestoreTestResult } from "@mpanel/proto";
+import type { BackupResult, RestoreTestResult } from "@mpanel/proto";
 import { execa } from "execa";
 import mariadb from "mariadb";
 import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobError, runJob, tree } from "./support/job-kit";
 import { parseAgentConfig, type AgentConfig } from "../src/config";
 import { freePort } from "../src/drivers/free-port";
 import { startPrivateMariaDb, type PrivateMariaDb } from "../src/drivers/mariadb-instance";
 import { startPrivatePostgreSql, type PrivatePostgreSql } from "../src/drivers/postgresql-instance";
 import { lookupSystemUser, removeSystemUser } from "../src/drivers/system-users";
-import { JobError, parsePayload, type JobContext } from "../src/jobs/define";
-import { handlers } from "../src/jobs/index";
+import type { JobContext } from "../src/jobs/define";
 import { docRoot, podRoot } from "../src/jobs/web/paths";
 import { closeServices, createServices } from "../src/services";
 
@@ -26,34 +26,6 @@ const domain = "backup-site.test";
 const dbName = `shop_${suffix}`;
 const ids = { mariadb: randomUUID(), postgresql: randomUUID() };
 const events: string[] = [];
-
-/** Runs a handler as the runner does: the payload goes through the shared schema first. */
-async function runJob<T extends JobType>(ctx: JobContext, type: T, input: JobInput<T>): Promise<unknown> {
-  const handler = handlers[type] as { run(p: unknown, c: JobContext): Promise<unknown> };
-  return handler.run(parsePayload(type, JSON.stringify(input)), ctx);
-}
-
-/** The JobError a job failed with (fails the test when it succeeds). */
-async function jobError(p: Promise<unknown>): Promise<JobError> {
-  const error = await p.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(JobError);
-  return error as JobError;
-}
-
-/** Every entry under `dir`: relative path -> type, mode, owner and content hash (or link target). */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (path: string): Promise<void> => {
-    const info = await lstat(path);
-    const what = info.isSymbolicLink() ? `link:${await readlink(path)}`
-      : info.isDirectory() ? "dir"
-      : `file:${createHash("sha256").update(await readFile(path)).digest("hex")}`;
-    out[relative(dir, path) || "."] = `${what} mode=${(info.mode & 0o7777).toString(8)} owner=${info.uid}:${info.gid}`;
-    if (info.isDirectory()) for (const name of (await readdir(path)).sort()) await walk(join(path, name));
-  };
-  await walk(dir);
-  return out;
-}
 
 /** Row count and a checksum of every row, as the engine returns them in key order. */
 interface Table {

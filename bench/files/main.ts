@@ -5,7 +5,7 @@
  * route, whole file from offset 0; the coordinator relays it to the agent in 1 MiB chunks) and
  * download with `GET .../files/download` (the coordinator pulls 1 MiB chunks from the agent),
  * over plain HTTP on loopback, as the bench's HTTP client. Peer: `scp` of the same file to and
- * from a private sshd on loopback (../terminal/sshd.ts; OpenSSH 9's scp uses the SFTP protocol).
+ * from a private sshd on loopback (agent/src/drivers/sshd-instance.ts; OpenSSH 9's scp uses the SFTP protocol).
  *
  * The source file (FILE_MIB MiB, default 1024) is written once to a temp dir, streamed from a
  * 4 MiB random block repeated (never the whole file in memory); both sides read it from there
@@ -23,7 +23,7 @@ import { pipeline } from "node:stream/promises";
 import { execa } from "execa";
 import { loadText, printReport } from "../print";
 import { startBenchPod, type BenchPod } from "../terminal/pod";
-import { startPrivateSshd, type PrivateSshd } from "../terminal/sshd";
+import { startPrivateSshd, type PrivateSshd } from "../../agent/src/drivers/sshd-instance";
 
 /** The 1/5/15-minute load averages when the bench started (the machine is shared). */
 const loadAtStart = loadText();

@@ -4,7 +4,7 @@
  * mPanel: a WebSocket client that speaks as the panel's xterm.js does (session cookie, binary
  * frames) to `GET /api/admin/cloudpods/:id/terminal` -> coordinator -> gRPC stream (mTLS) ->
  * agent -> node-pty running bash as the CloudPod's user, and back.
- * Peer: `ssh -tt` to a private sshd on loopback (sshd.ts), root's bash in a pty.
+ * Peer: `ssh -tt` to a private sshd on loopback (agent/src/drivers/sshd-instance.ts), root's bash in a pty.
  *
  * Both shells run `exec cat >/dev/null`, so every echo comes from the pty's line discipline
  * and nothing else writes output. Then, one keystroke at a time: send one letter, wait until it
@@ -17,7 +17,7 @@ import { loadText, printReport } from "../print";
 import { SESSION_COOKIE } from "../../coordinator/src/http/auth-hook";
 import { summarize, type LatencySummary } from "../dispatch/stats";
 import { startBenchPod } from "./pod";
-import { startPrivateSshd } from "./sshd";
+import { startPrivateSshd } from "../../agent/src/drivers/sshd-instance";
 
 /** The 1/5/15-minute load averages when the bench started (the machine is shared). */
 const loadAtStart = loadText();

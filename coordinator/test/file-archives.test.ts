@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,23 +8,9 @@ import { Header } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../agent/src/agent";
 import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
+import { treeHash } from "./support/tree-hash";
 
 const MiB = 1024 * 1024;
-
-/** A tree's fingerprint: every entry's relative path, type, mode, owner and content (or link target), hashed. */
-async function treeHash(dir: string): Promise<string> {
-  const hash = createHash("sha256");
-  async function walk(rel: string): Promise<void> {
-    const full = join(dir, rel);
-    const s = await lstat(full);
-    hash.update(`${rel}\0${s.mode}\0${s.uid}\0`);
-    if (s.isSymbolicLink()) hash.update(await readlink(full));
-    else if (s.isFile()) hash.update(await readFile(full));
-    else if (s.isDirectory()) for (const name of (await readdir(full)).sort()) await walk(join(rel, name));
-  }
-  await walk(".");
-  return hash.digest("hex");
-}
 
 /** Every entry below `dir` as "path mode uid size" (readable when two trees differ). */
 async function listing(dir: string, rel = "."): Promise<string[]> {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../agent/src/agent";
 import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type TestCoordinator, type TestWebNode } from "./support/harness";
+import { treeHash } from "./support/tree-hash";
 
 /**
  * Size of the resumable-upload test file (MiB): the issue's 2 GiB by default (about 3.5 min on a
@@ -18,21 +19,6 @@ import { prepareWebNode, startTestAgent, startTestCoordinator, waitForJob, type 
  * generated and hashed as it streams, never held in memory or written anywhere but the CloudPod.
  */
 const UPLOAD_MIB = Number(process.env.MPANEL_TEST_UPLOAD_MIB ?? 2048);
-
-/** A tree's fingerprint: every entry's relative path, type, mode, owner and content (or link target), hashed. */
-async function treeHash(dir: string): Promise<string> {
-  const hash = createHash("sha256");
-  async function walk(rel: string): Promise<void> {
-    const full = join(dir, rel);
-    const s = await lstat(full);
-    hash.update(`${rel}\0${s.mode}\0${s.uid}\0`);
-    if (s.isSymbolicLink()) hash.update(await readlink(full));
-    else if (s.isFile()) hash.update(await readFile(full));
-    else if (s.isDirectory()) for (const name of (await readdir(full)).sort()) await walk(join(rel, name));
-  }
-  await walk(".");
-  return hash.digest("hex");
-}
 
 /**
  * Bytes [start, end) of a pseudo-random file that is never stored: AES-128-CTR over zeros under

@@ -1,7 +1,8 @@
 /**
- * The peer of bench/terminal and bench/files: a private OpenSSH server on loopback, started
- * as root with its own configuration in a temp dir (host key, authorized key and a throwaway
- * client key pair there too), so the machine's own sshd, keys and known_hosts are never used.
+ * A private OpenSSH server on loopback, started as root with its own configuration in a temp
+ * dir (host key, authorized key and a throwaway client key pair there too), so the machine's
+ * own sshd, keys and known_hosts are never used: the SFTP backup host of the backup tests and
+ * the ssh/scp peer of bench/terminal and bench/files.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -9,11 +10,15 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { freePort } from "../../agent/src/drivers/free-port";
+import { freePort } from "./free-port";
 
 /** A running private sshd and the arguments that log in to it as root with the throwaway key. */
 export interface PrivateSshd {
   port: number;
+  /** The server's host public key as `type base64` (what a known_hosts line pins). */
+  hostKey: string;
+  /** The throwaway client's private key file (authorized for root). */
+  clientKey: string;
   /** `ssh`/`scp` options: the throwaway identity, no agent, no known_hosts, batch mode (`-p`/`-P` not included). */
   options: string[];
   /** `root@127.0.0.1`. */
@@ -46,7 +51,7 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
  */
 export async function startPrivateSshd(): Promise<PrivateSshd> {
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
-  const dir = await mkdtemp(join(tmpdir(), "mpanel-bench-sshd-"));
+  const dir = await mkdtemp(join(tmpdir(), "mpanel-sshd-"));
   const port = await freePort();
   await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_ed25519")]);
   await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
@@ -80,8 +85,11 @@ export async function startPrivateSshd(): Promise<PrivateSshd> {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`${String(error)}: ${stderr}`);
   }
+  const [type, key] = (await readFile(join(dir, "host_ed25519.pub"), "utf8")).trim().split(" ");
   return {
     port,
+    hostKey: `${type} ${key}`,
+    clientKey: join(dir, "client"),
     target: "root@127.0.0.1",
     options: [
       "-i", join(dir, "client"), "-F", "/dev/null",
